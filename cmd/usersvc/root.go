@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"usersvc/platform/config"
+)
+
+// Exit statuses of CONTRACT §7.
+const (
+	exitOK      = 0
+	exitRuntime = 1
+	exitUsage   = 2
+)
+
+// usageError marks a mistake of the caller (flags, arguments, settings): exit 2.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+// env is what commands read from outside: the process environment and streams.
+type env struct {
+	getenv func(string) string
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+}
+
+// run executes the command line and returns the exit status; tests call it directly.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
+	e := env{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}
+	root := newRootCmd(e)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintln(stderr, "usersvc: "+oneLine(err))
+	var ue usageError
+	if errors.As(err, &ue) || isCobraUsage(err) {
+		return exitUsage
+	}
+	return exitRuntime
+}
+
+// oneLine folds a multi-problem error into one line, problems separated by "; ".
+func oneLine(err error) string {
+	return strings.Join(strings.Split(strings.TrimSpace(err.Error()), "\n"), "; ")
+}
+
+// isCobraUsage recognises cobra's own argument errors, which it returns as plain errors.
+func isCobraUsage(err error) bool {
+	msg := err.Error()
+	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "accepts ", "requires at least", "invalid argument", "flag needs an argument"} {
+		if strings.Contains(msg, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func newRootCmd(e env) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "usersvc",
+		Short:         "The user-service: profiles, badges and learning goals of auth-service users",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       version(),
+	}
+	root.SetOut(e.stdout)
+	root.SetErr(e.stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.CompletionOptions.DisableDefaultCmd = true
+	config.RegisterFlags(root.PersistentFlags())
+	root.AddCommand(
+		newServeCmd(e),
+		newConsumeCmd(e),
+		newMigrateCmd(e),
+		newBackfillCmd(e),
+		newGenSecretCmd(e),
+		newVersionCmd(e),
+	)
+	return root
+}
+
+// loadConfig reads the settings a command needs; a problem is a usage error (exit 2).
+func loadConfig(cmd *cobra.Command, e env, needs ...config.Requirement) (config.Config, error) {
+	cfg, err := config.Load(config.Source{Flags: cmd.Flags(), Getenv: e.getenv, DotEnv: ".env"}, needs...)
+	if err != nil {
+		return cfg, usageError{fmt.Errorf("configuration: %w", err)}
+	}
+	return cfg, nil
+}

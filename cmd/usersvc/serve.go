@@ -1,0 +1,36 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+	"go.uber.org/fx"
+
+	"usersvc/modules/authref"
+	"usersvc/modules/badges"
+	"usersvc/modules/goals"
+	"usersvc/modules/profile"
+	"usersvc/platform/config"
+	"usersvc/platform/httpserver"
+)
+
+// features are the self-registering feature modules; adding one is one line here.
+var features = fx.Options(
+	authref.Module,
+	profile.Module,
+	badges.Module,
+	goals.Module,
+)
+
+func newServeCmd(e env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "serve",
+		Short: "Run the HTTP API",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(cmd, e, config.NeedDatabase, config.NeedSecret)
+			if err != nil {
+				return err
+			}
+			return runApp(cmd.Context(), cfg, httpserver.Module, features)
+		},
+	}
+}

@@ -1,0 +1,7 @@
+// Package authref is a feature module of usersvc.
+package authref
+
+import "go.uber.org/fx"
+
+// Module registers the feature's routes and event handlers.
+var Module = fx.Module("authref")

@@ -1,0 +1,7 @@
+// Package goals is a feature module of usersvc.
+package goals
+
+import "go.uber.org/fx"
+
+// Module registers the feature's routes and event handlers.
+var Module = fx.Module("goals")

@@ -1,0 +1,7 @@
+// Package profile is a feature module of usersvc.
+package profile
+
+import "go.uber.org/fx"
+
+// Module registers the feature's routes and event handlers.
+var Module = fx.Module("profile")

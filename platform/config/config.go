@@ -1,0 +1,208 @@
+// Package config reads the service's settings from flags, the environment and
+// an optional .env file (in that order of precedence), checks every value
+// once at start-up and reports each problem on a line of its own.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/joho/godotenv"
+	"github.com/spf13/pflag"
+)
+
+// Config is every setting of CONTRACT §7, parsed and checked.
+type Config struct {
+	AppEnv             string
+	DatabaseURL        string
+	SecretKey          Secret
+	RabbitMQURL        string
+	AuthServiceURL     string
+	AuthServiceTimeout time.Duration
+
+	DatabasePoolSize    int
+	DatabaseMaxOverflow int
+	DatabasePoolTimeout time.Duration
+	DatabasePoolRecycle time.Duration
+
+	HTTPAddr           string
+	ConsumerHealthAddr string
+	TrustedProxies     []string
+	CORSAllowOrigins   []string
+	HTTPBodyLimit      int
+	RateLimitPerMinute int
+
+	JWTAlgorithms   []string
+	JWTSubjectClaim string
+	JWTLeeway       time.Duration
+	JWTIssuer       string
+	JWTAudience     string
+	AdminScope      string
+
+	RabbitMQExchange string
+	RabbitMQQueue    string
+	RabbitMQPrefetch int
+
+	LogLevel  string
+	LogFormat string
+}
+
+// Development reports whether APP_ENV=development.
+func (c Config) Development() bool { return c.AppEnv == "development" }
+
+// Secret is a string that never prints itself, so a Config can be logged.
+type Secret string
+
+func (Secret) String() string   { return "[redacted]" }
+func (Secret) GoString() string { return "[redacted]" }
+
+// Requirement names a setting a command cannot run without.
+type Requirement string
+
+const (
+	NeedDatabase Requirement = "DATABASE_URL"
+	NeedSecret   Requirement = "SECRET_KEY"
+	NeedRabbitMQ Requirement = "RABBITMQ_URL"
+	NeedAuthURL  Requirement = "AUTH_SERVICE_URL"
+)
+
+// Source is where raw values come from; tests pass their own.
+type Source struct {
+	Flags  *pflag.FlagSet // flags registered by RegisterFlags; may be nil
+	Getenv func(string) string
+	DotEnv string // path of the optional .env file; "" skips it
+}
+
+// FlagName is the command-line flag of an environment variable: DATABASE_URL → --database-url.
+func FlagName(env string) string { return strings.ReplaceAll(strings.ToLower(env), "_", "-") }
+
+// RegisterFlags adds one flag per setting to fs.
+func RegisterFlags(fs *pflag.FlagSet) {
+	for _, s := range settings {
+		usage := s.usage + " (env " + s.env
+		if s.def != "" {
+			usage += ", default " + s.def
+		}
+		fs.String(FlagName(s.env), "", usage+")")
+	}
+}
+
+// Load reads, parses and checks every setting; the error lists every problem, one per line.
+func Load(src Source, needs ...Requirement) (Config, error) {
+	dotenv, err := readDotEnv(src.DotEnv)
+	if err != nil {
+		return Config{}, err
+	}
+	var cfg Config
+	var problems []error
+	for _, s := range settings {
+		raw, set := lookup(src, dotenv, s.env)
+		if !set {
+			raw = s.def
+		}
+		if err := s.parse(strings.TrimSpace(raw), &cfg); err != nil {
+			problems = append(problems, fmt.Errorf("%s: %w", s.env, err))
+		}
+	}
+	problems = append(problems, checkRequired(cfg, needs)...)
+	problems = append(problems, checkConsistency(cfg)...)
+	return cfg, errors.Join(problems...)
+}
+
+func readDotEnv(path string) (map[string]string, error) {
+	if path == "" {
+		return nil, nil
+	}
+	values, err := godotenv.Read(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return values, nil
+}
+
+// lookup applies the precedence: flag, then environment, then .env.
+func lookup(src Source, dotenv map[string]string, env string) (string, bool) {
+	if src.Flags != nil {
+		if f := src.Flags.Lookup(FlagName(env)); f != nil && f.Changed {
+			return f.Value.String(), true
+		}
+	}
+	if src.Getenv != nil {
+		if v := src.Getenv(env); v != "" {
+			return v, true
+		}
+	}
+	if v, ok := dotenv[env]; ok && v != "" {
+		return v, true
+	}
+	return "", false
+}
+
+func checkRequired(cfg Config, needs []Requirement) []error {
+	var problems []error
+	for _, need := range needs {
+		switch need {
+		case NeedDatabase:
+			if cfg.DatabaseURL == "" {
+				problems = append(problems, errors.New("DATABASE_URL: required (a PostgreSQL connection string)"))
+			}
+		case NeedRabbitMQ:
+			if cfg.RabbitMQURL == "" {
+				problems = append(problems, errors.New("RABBITMQ_URL: required (an amqp:// URL)"))
+			}
+		case NeedAuthURL:
+			if cfg.AuthServiceURL == "" {
+				problems = append(problems, errors.New("AUTH_SERVICE_URL: required (the auth-service base URL)"))
+			}
+		case NeedSecret:
+			if err := checkSecret(string(cfg.SecretKey), cfg.Development()); err != nil {
+				problems = append(problems, fmt.Errorf("SECRET_KEY: %w", err))
+			}
+		}
+	}
+	return problems
+}
+
+func checkConsistency(cfg Config) []error {
+	if cfg.DatabasePoolSize+cfg.DatabaseMaxOverflow > 10000 {
+		return []error{errors.New("DATABASE_POOL_SIZE + DATABASE_MAX_OVERFLOW: at most 10000 connections")}
+	}
+	return nil
+}
+
+// MinSecretBytes is the shortest SECRET_KEY accepted outside development.
+const MinSecretBytes = 32
+
+// ExampleSecret is the placeholder shipped in .env.example; it is refused like any other.
+const ExampleSecret = "change-me-to-the-output-of-usersvc-gen-secret"
+
+var placeholderSecrets = []string{
+	ExampleSecret, "changeme", "change-me", "change_me", "secret", "secret-key", "secret_key", "your-secret-key",
+	"your_secret_key", "yoursecretkey", "supersecret", "super-secret-key", "mysecret", "password", "development",
+	"dev-secret", "test", "testsecret", "jwt-secret", "jwtsecret", "please-change-me",
+}
+
+func checkSecret(secret string, development bool) error {
+	if secret == "" {
+		return errors.New("required (generate one with `usersvc gen-secret`)")
+	}
+	if development {
+		return nil
+	}
+	lower := strings.ToLower(secret)
+	for _, p := range placeholderSecrets {
+		if lower == p {
+			return errors.New("is a known placeholder; generate one with `usersvc gen-secret` (or set APP_ENV=development)")
+		}
+	}
+	if len(secret) < MinSecretBytes {
+		return fmt.Errorf("must be at least %d bytes, got %d; generate one with `usersvc gen-secret`", MinSecretBytes, len(secret))
+	}
+	return nil
+}

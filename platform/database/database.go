@@ -1,0 +1,136 @@
+// Package database owns the PostgreSQL connection pool and the mapping of
+// database failures to the service's problems.
+package database
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.uber.org/fx"
+	"go.uber.org/zap"
+
+	"usersvc/platform/config"
+	"usersvc/platform/problem"
+)
+
+// Module provides the *pgxpool.Pool and closes it on stop.
+var Module = fx.Module("database", fx.Provide(NewPool))
+
+// PoolConfig maps the DATABASE_POOL_* settings onto pgxpool's.
+func PoolConfig(cfg config.Config) (*pgxpool.Config, error) {
+	pc, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	pc.MinConns = int32(min(cfg.DatabasePoolSize, 4)) // warm a few; the rest open on demand
+	pc.MaxConns = int32(cfg.DatabasePoolSize + cfg.DatabaseMaxOverflow)
+	pc.MaxConnLifetime = cfg.DatabasePoolRecycle
+	pc.MaxConnLifetimeJitter = cfg.DatabasePoolRecycle / 10
+	// Overflow connections above the kept size close once idle for a while.
+	pc.MaxConnIdleTime = time.Minute
+	if pc.ConnConfig.RuntimeParams == nil {
+		pc.ConnConfig.RuntimeParams = map[string]string{}
+	}
+	pc.ConnConfig.RuntimeParams["application_name"] = "usersvc"
+	pc.ConnConfig.RuntimeParams["timezone"] = "UTC"
+	return pc, nil
+}
+
+// Pool wraps pgxpool.Pool so that waiting for a connection honours
+// DATABASE_POOL_TIMEOUT and then fails as a 503.
+type Pool struct {
+	*pgxpool.Pool
+	acquireTimeout time.Duration
+}
+
+// NewPool opens the pool; it does not wait for the database, so /health
+// answers while the database is down and /ready tells the truth.
+func NewPool(lc fx.Lifecycle, cfg config.Config, log *zap.Logger) (*Pool, error) {
+	pc, err := PoolConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	pc.MinConns = 0
+	p, err := pgxpool.NewWithConfig(context.Background(), pc)
+	if err != nil {
+		return nil, err
+	}
+	pool := &Pool{Pool: p, acquireTimeout: cfg.DatabasePoolTimeout}
+	lc.Append(fx.Hook{OnStop: func(context.Context) error {
+		log.Info("closing database pool")
+		p.Close()
+		return nil
+	}})
+	return pool, nil
+}
+
+// AcquireTimeout is how long a request may wait for a connection.
+func (p *Pool) AcquireTimeout() time.Duration { return p.acquireTimeout }
+
+// Ping checks that the database answers within d.
+func (p *Pool) Ping(ctx context.Context, d time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	return p.Pool.Ping(ctx)
+}
+
+// IsUnavailable reports whether err means the database could not be used at
+// all (down, unreachable, out of connections, shutting down) rather than that
+// it refused a statement.
+func IsUnavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return IsTransientCode(pgErr.Code)
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) || errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var connErr *pgconn.ConnectError
+	return errors.As(err, &connErr) || pgconn.SafeToRetry(err) || errors.Is(err, pgxpoolClosed)
+}
+
+var pgxpoolClosed = errors.New("closed pool")
+
+// IsTransientCode is true for SQLSTATE classes 08 (connection), 53
+// (insufficient resources) and 57P (operator intervention, e.g. shutdown).
+func IsTransientCode(code string) bool {
+	return len(code) == 5 && (code[:2] == "08" || code[:2] == "53" || code[:3] == "57P")
+}
+
+// IsDataError is true for SQLSTATE classes 22 (data exception) and 23
+// (integrity constraint violation): the statement, not the database, is wrong.
+func IsDataError(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && len(pgErr.Code) == 5 && (pgErr.Code[:2] == "22" || pgErr.Code[:2] == "23")
+}
+
+// ConstraintName returns the name of the constraint err violated, or "".
+func ConstraintName(err error) string {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.ConstraintName
+	}
+	return ""
+}
+
+// Problem maps a database error to a problem: unavailability is a 503, the
+// rest is an internal error whose SQL stays in the log.
+func Problem(err error) *problem.Error {
+	var p *problem.Error
+	if errors.As(err, &p) {
+		return p
+	}
+	if IsUnavailable(err) {
+		return problem.Unavailable("the database is unavailable", err)
+	}
+	return problem.Internal(err)
+}

@@ -1,0 +1,74 @@
+package httpserver
+
+import (
+	"context"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
+
+	"usersvc/platform/problem"
+)
+
+// Check is one readiness dependency, reported under its Name in /ready.
+type Check struct {
+	Name string
+	Run  func(ctx context.Context) error
+}
+
+const readyTimeout = 2 * time.Second
+
+func probeRoutes(checks []Check, registry *prometheus.Registry) []Route {
+	routes := []Route{
+		{Method: fiber.MethodGet, Path: "/health", Unlimited: true, Handler: health},
+		{Method: fiber.MethodGet, Path: "/ready", Unlimited: true, Handler: ready(checks)},
+	}
+	if registry != nil {
+		h := fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(registry, promhttp.HandlerOpts{}))
+		routes = append(routes, Route{Method: fiber.MethodGet, Path: "/metrics", Unlimited: true,
+			Handler: func(c *fiber.Ctx) error { h(c.Context()); return nil }})
+	}
+	return routes
+}
+
+func health(c *fiber.Ctx) error {
+	return c.JSON(fiber.Map{"status": "ok"})
+}
+
+type readiness struct {
+	Status string            `json:"status"`
+	Checks map[string]string `json:"checks"`
+}
+
+// readyProblem is the 503 body: a problem that keeps the checks member.
+type readyProblem struct {
+	*problem.Error
+	Checks map[string]string `json:"checks"`
+}
+
+func ready(checks []Check) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		ctx, cancel := context.WithTimeout(c.UserContext(), readyTimeout)
+		defer cancel()
+		results := make(map[string]string, len(checks))
+		failed := false
+		for _, ch := range checks {
+			if err := ch.Run(ctx); err != nil {
+				results[ch.Name] = "unavailable"
+				failed = true
+			} else {
+				results[ch.Name] = "ok"
+			}
+		}
+		c.Set(fiber.HeaderCacheControl, "no-store")
+		if failed {
+			p := problem.Unavailable("a dependency is not ready", nil)
+			c.Set(fiber.HeaderRetryAfter, p.Headers[fiber.HeaderRetryAfter])
+			c.Set(fiber.HeaderContentType, problem.ContentType)
+			return c.Status(p.Status).JSON(readyProblem{Error: p, Checks: results}, problem.ContentType)
+		}
+		return c.JSON(readiness{Status: "ready", Checks: results})
+	}
+}

@@ -1,0 +1,151 @@
+// Package httpserver is the Fiber server shared by every module: it mounts
+// the routes modules contribute to the "routes" value group, applies their
+// Access rules, and turns every error into an RFC 9457 problem.
+package httpserver
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/cors"
+	"github.com/gofiber/fiber/v2/middleware/recover"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/fx"
+	"go.uber.org/zap"
+
+	"usersvc/platform/config"
+	"usersvc/platform/metrics"
+)
+
+// Options configure one server; the API and the consumer's probe server differ only here.
+type Options struct {
+	Name   string // "api" or "consumer", for logs
+	Addr   string
+	Routes []Route
+	Checks []Check
+	// Guard enforces Access rules and the rate limit; nil means every route
+	// must be Public and Unlimited.
+	Guard    *Guard
+	Registry *prometheus.Registry
+}
+
+// Server is a Fiber app with the service's middleware, error mapping and lifecycle.
+type Server struct {
+	app       *fiber.App
+	name      string
+	addr      string
+	log       *zap.Logger
+	metrics   *metrics.HTTP
+	routes    []Route
+	bodyLimit int
+	listener  net.Listener
+}
+
+// New builds the server and mounts opts.Routes after the platform's probes.
+func New(cfg config.Config, log *zap.Logger, m *metrics.HTTP, opts Options) (*Server, error) {
+	s := &Server{name: opts.Name, addr: opts.Addr, log: log, metrics: m, bodyLimit: cfg.HTTPBodyLimit}
+	s.app = fiber.New(fiber.Config{
+		AppName:               "usersvc",
+		CaseSensitive:         true, // /users/ME is the user ME
+		StrictRouting:         true,
+		BodyLimit:             cfg.HTTPBodyLimit,
+		ReadBufferSize:        32 << 10, // large JWTs fit in the header buffer
+		ReadTimeout:           15 * time.Second,
+		WriteTimeout:          15 * time.Second,
+		IdleTimeout:           90 * time.Second,
+		DisableStartupMessage: true,
+		ErrorHandler:          s.errorHandler,
+		// The Server header says nothing; the Date header is fasthttp's cached one.
+		DisableDefaultContentType: false,
+	})
+	s.app.Use(recover.New(recover.Config{EnableStackTrace: true, StackTraceHandler: s.logPanic}))
+	s.app.Use(s.observe)
+	s.app.Use(securityHeaders)
+	if len(cfg.CORSAllowOrigins) > 0 {
+		s.app.Use(cors.New(cors.Config{
+			AllowOrigins:  strings.Join(cfg.CORSAllowOrigins, ","),
+			AllowMethods:  "GET,POST,PUT,DELETE,HEAD,OPTIONS",
+			AllowHeaders:  "Authorization, Content-Type, If-Match, X-Request-ID",
+			ExposeHeaders: "Link, ETag, Location, Retry-After, X-Request-ID",
+			MaxAge:        600,
+		}))
+	}
+	routes := append(probeRoutes(opts.Checks, opts.Registry), opts.Routes...)
+	for _, r := range routes {
+		if err := s.mount(r, opts.Guard); err != nil {
+			return nil, err
+		}
+	}
+	s.routes = routes
+	return s, nil
+}
+
+func (s *Server) mount(r Route, guard *Guard) error {
+	var handlers []fiber.Handler
+	switch {
+	case guard != nil:
+		handlers = guard.chain(r)
+	case r.Access != Public || !r.Unlimited || r.hasUserParam():
+		return errors.New("httpserver: route " + r.Method + " " + r.Path + " needs a Guard")
+	}
+	handlers = append(handlers, r.Handler)
+	if r.Method == fiber.MethodGet {
+		s.app.Get(r.Path, handlers...) // GET routes answer HEAD too
+	} else {
+		s.app.Add(r.Method, r.Path, handlers...)
+	}
+	return nil
+}
+
+// App exposes the Fiber app to tests (app.Test) and to benchmarks.
+func (s *Server) App() *fiber.App { return s.app }
+
+// Addr is the address the server listens on once started.
+func (s *Server) Addr() string {
+	if s.listener != nil {
+		return s.listener.Addr().String()
+	}
+	return s.addr
+}
+
+// Start listens at once (so a busy port fails the start) and serves in the background.
+func (s *Server) Start(context.Context) error {
+	ln, err := net.Listen("tcp", s.addr)
+	if err != nil {
+		return err
+	}
+	s.listener = ln
+	s.log.Info("listening", zap.String("server", s.name), zap.String("addr", ln.Addr().String()))
+	go func() {
+		if err := s.app.Listener(ln); err != nil {
+			s.log.Error("server stopped", zap.String("server", s.name), zap.Error(err))
+		}
+	}()
+	return nil
+}
+
+// Stop stops accepting connections and waits for requests in flight.
+func (s *Server) Stop(ctx context.Context) error {
+	s.log.Info("shutting down", zap.String("server", s.name))
+	return s.app.ShutdownWithContext(ctx)
+}
+
+// Hook ties the server to an fx lifecycle.
+func (s *Server) Hook(lc fx.Lifecycle) { lc.Append(fx.Hook{OnStart: s.Start, OnStop: s.Stop}) }
+
+func (s *Server) logPanic(c *fiber.Ctx, e any) {
+	s.log.Error("panic", zap.String("request_id", RequestID(c)), zap.Any("panic", e), zap.Stack("stack"))
+}
+
+func securityHeaders(c *fiber.Ctx) error {
+	h := &c.Response().Header
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+	return c.Next()
+}

@@ -1,0 +1,29 @@
+// Package userref is the contract between the HTTP layer, the feature modules
+// and modules/authref, which owns the local references to auth-service users.
+// Modules depend on this interface, never on authref's internals.
+package userref
+
+import (
+	"context"
+	"errors"
+)
+
+var (
+	// ErrUnknown: neither the local data nor the auth-service knows the id.
+	ErrUnknown = errors.New("unknown user")
+	// ErrDeleted: the id was deleted (a tombstone exists).
+	ErrDeleted = errors.New("deleted user")
+	// ErrUnavailable: only the auth-service could answer, and it did not.
+	ErrUnavailable = errors.New("user directory unavailable")
+)
+
+// Directory resolves user ids to local references.
+type Directory interface {
+	// Claim makes sure an authenticated caller has a reference, creating it
+	// just in time; it fails with ErrDeleted for a tombstoned id.
+	Claim(ctx context.Context, id string) error
+	// Resolve makes sure a reference exists for an id named in a path:
+	// a local reference answers at once, a tombstone is ErrDeleted, an
+	// unknown id is asked of the auth-service (ErrUnknown, ErrUnavailable).
+	Resolve(ctx context.Context, id string) error
+}
