@@ -6,24 +6,12 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// errPending marks commands whose work lands in a later change.
-var errPending = errors.New("not implemented yet")
-
-func newConsumeCmd(e env) *cobra.Command {
-	return &cobra.Command{
-		Use:   "consume",
-		Short: "Consume auth-service events from RabbitMQ",
-		Args:  cobra.NoArgs,
-		RunE:  func(*cobra.Command, []string) error { return errors.New("consume: " + errPending.Error()) },
-	}
-}
-
 func newBackfillCmd(e env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "backfill-auth-users",
 		Short: "Fill and refresh auth_users from the auth-service or a legacy users table",
 		Args:  cobra.NoArgs,
-		RunE:  func(*cobra.Command, []string) error { return errors.New("backfill-auth-users: " + errPending.Error()) },
+		RunE:  func(*cobra.Command, []string) error { return errors.New("backfill-auth-users: not implemented yet") },
 	}
 	f := cmd.Flags()
 	f.String("source", "", "auth-service or legacy")
