@@ -1,7 +1,21 @@
-// Package authref is a feature module of usersvc.
+// Package authref owns the local references to auth-service users: the
+// resolution of ids every route shares, the just-in-time reference of an
+// authenticated caller, tombstones, and the user lifecycle events.
 package authref
 
-import "go.uber.org/fx"
+import (
+	"go.uber.org/fx"
 
-// Module registers the feature's routes and event handlers.
-var Module = fx.Module("authref")
+	"usersvc/platform/authclient"
+	"usersvc/platform/userref"
+)
+
+// Module registers the user directory and the lifecycle event handlers.
+var Module = fx.Module("authref",
+	authclient.Module,
+	fx.Provide(
+		NewDirectory,
+		func(d *Directory) userref.Directory { return d },
+		func(d *Directory) userref.Refresher { return d },
+	),
+)

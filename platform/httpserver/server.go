@@ -43,11 +43,14 @@ type Server struct {
 	routes    []Route
 	bodyLimit int
 	listener  net.Listener
+	// deadline bounds a request's database work, waiting for a pooled
+	// connection included (DATABASE_POOL_TIMEOUT, then 503).
+	deadline time.Duration
 }
 
 // New builds the server and mounts opts.Routes after the platform's probes.
 func New(cfg config.Config, log *zap.Logger, m *metrics.HTTP, opts Options) (*Server, error) {
-	s := &Server{name: opts.Name, addr: opts.Addr, log: log, metrics: m, bodyLimit: cfg.HTTPBodyLimit}
+	s := &Server{name: opts.Name, addr: opts.Addr, log: log, metrics: m, bodyLimit: cfg.HTTPBodyLimit, deadline: cfg.DatabasePoolTimeout}
 	s.app = fiber.New(fiber.Config{
 		AppName:               "usersvc",
 		CaseSensitive:         true, // /users/ME is the user ME
@@ -91,6 +94,9 @@ func (s *Server) mount(r Route, guard *Guard) error {
 		handlers = guard.chain(r)
 	case r.Access != Public || !r.Unlimited || r.hasUserParam():
 		return errors.New("httpserver: route " + r.Method + " " + r.Path + " needs a Guard")
+	}
+	if !r.Unlimited {
+		handlers = append([]fiber.Handler{s.withDeadline}, handlers...)
 	}
 	handlers = append(handlers, r.Handler)
 	if r.Method == fiber.MethodGet {
@@ -139,6 +145,13 @@ func (s *Server) Hook(lc fx.Lifecycle) { lc.Append(fx.Hook{OnStart: s.Start, OnS
 
 func (s *Server) logPanic(c *fiber.Ctx, e any) {
 	s.log.Error("panic", zap.String("request_id", RequestID(c)), zap.Any("panic", e), zap.Stack("stack"))
+}
+
+func (s *Server) withDeadline(c *fiber.Ctx) error {
+	ctx, cancel := context.WithTimeout(context.Background(), s.deadline)
+	defer cancel()
+	c.SetUserContext(ctx)
+	return c.Next()
 }
 
 func securityHeaders(c *fiber.Ctx) error {

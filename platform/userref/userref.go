@@ -27,3 +27,12 @@ type Directory interface {
 	// unknown id is asked of the auth-service (ErrUnknown, ErrUnavailable).
 	Resolve(ctx context.Context, id string) error
 }
+
+// Refresher is the /users/me path: the one route that asks the auth-service
+// about a known user, so that its identity fields are fresh.
+type Refresher interface {
+	// Refresh fetches the user from the auth-service and stores its email and
+	// username; it returns false (and no error) when the auth-service is not
+	// configured or does not answer, so callers fall back to cached data.
+	Refresh(ctx context.Context, id string) (bool, error)
+}

@@ -1,0 +1,133 @@
+package authref
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"usersvc/platform/authclient"
+	"usersvc/platform/database"
+	"usersvc/platform/userref"
+)
+
+// Directory is authref's implementation of userref.Directory and Refresher.
+type Directory struct {
+	db   *database.Pool
+	auth *authclient.Client
+	log  *zap.Logger
+}
+
+// NewDirectory builds the directory; auth may be disabled (AUTH_SERVICE_URL unset).
+func NewDirectory(db *database.Pool, auth *authclient.Client, log *zap.Logger) *Directory {
+	return &Directory{db: db, auth: auth, log: log}
+}
+
+var (
+	_ userref.Directory = (*Directory)(nil)
+	_ userref.Refresher = (*Directory)(nil)
+)
+
+// claimSQL creates the reference of an authenticated caller unless the id
+// is tombstoned, in one round trip; concurrent first requests are safe
+// because ON CONFLICT DO NOTHING lets exactly one insert win.
+const claimSQL = `
+WITH tomb AS (SELECT 1 FROM auth_user_tombstones WHERE auth_user_id = $1),
+ins AS (
+    INSERT INTO auth_users (auth_user_id)
+    SELECT $1 WHERE NOT EXISTS (SELECT 1 FROM tomb)
+    ON CONFLICT (auth_user_id) DO NOTHING
+    RETURNING 1)
+SELECT EXISTS (SELECT 1 FROM tomb), EXISTS (SELECT 1 FROM ins)`
+
+// Claim implements userref.Directory.
+func (d *Directory) Claim(ctx context.Context, id string) error {
+	var deleted, created bool
+	if err := d.db.QueryRow(ctx, claimSQL, id).Scan(&deleted, &created); err != nil {
+		return database.Problem(err)
+	}
+	if deleted {
+		return userref.ErrDeleted
+	}
+	if created && d.auth.Enabled() {
+		// Enrichment is best effort and must not slow the caller's first request.
+		go d.enrich(id)
+	}
+	return nil
+}
+
+const lookupSQL = `
+SELECT EXISTS (SELECT 1 FROM auth_users WHERE auth_user_id = $1),
+       EXISTS (SELECT 1 FROM auth_user_tombstones WHERE auth_user_id = $1)`
+
+// Resolve implements userref.Directory: local data first, then the auth-service.
+func (d *Directory) Resolve(ctx context.Context, id string) error {
+	var known, deleted bool
+	if err := d.db.QueryRow(ctx, lookupSQL, id).Scan(&known, &deleted); err != nil {
+		return database.Problem(err)
+	}
+	switch {
+	case known:
+		return nil
+	case deleted:
+		return userref.ErrDeleted
+	case !d.auth.Enabled():
+		return userref.ErrUnknown
+	}
+	u, err := d.auth.Get(ctx, id)
+	switch {
+	case errors.Is(err, authclient.ErrNotFound):
+		return userref.ErrUnknown
+	case err != nil:
+		return fmt.Errorf("%w: %w", userref.ErrUnavailable, err)
+	}
+	return d.store(ctx, u, false)
+}
+
+// upsertIdentitySQL stores identity fields from the auth-service, never over
+// a tombstone. With overwrite=false an existing reference is left alone.
+const upsertIdentitySQL = `
+INSERT INTO auth_users (auth_user_id, email, username)
+SELECT $1, $2, $3
+WHERE NOT EXISTS (SELECT 1 FROM auth_user_tombstones WHERE auth_user_id = $1)
+ON CONFLICT (auth_user_id) DO UPDATE
+SET email = EXCLUDED.email, username = EXCLUDED.username, updated_at = now()
+WHERE $4 AND (auth_users.email IS DISTINCT FROM EXCLUDED.email OR auth_users.username IS DISTINCT FROM EXCLUDED.username)`
+
+func (d *Directory) store(ctx context.Context, u authclient.User, overwrite bool) error {
+	if _, err := d.db.Exec(ctx, upsertIdentitySQL, u.ID, u.Email, u.Username, overwrite); err != nil {
+		return database.Problem(err)
+	}
+	return nil
+}
+
+// Refresh implements userref.Refresher.
+func (d *Directory) Refresh(ctx context.Context, id string) (bool, error) {
+	if !d.auth.Enabled() {
+		return false, nil
+	}
+	u, err := d.auth.Get(ctx, id)
+	if err != nil {
+		// An outage degrades /users/me to cached data, never to an error.
+		d.log.Debug("auth-service lookup failed; serving cached identity", zap.Error(err))
+		return false, nil
+	}
+	return true, d.store(ctx, u, true)
+}
+
+// enrichTimeout bounds the background fetch after a just-in-time reference.
+const enrichTimeout = 5 * time.Second
+
+func (d *Directory) enrich(id string) {
+	ctx, cancel := context.WithTimeout(context.Background(), enrichTimeout)
+	defer cancel()
+	u, err := d.auth.Get(ctx, id)
+	if err != nil {
+		return
+	}
+	if err := d.store(ctx, u, true); err != nil {
+		d.log.Warn("enriching a new reference failed", zap.Error(err))
+	}
+}
