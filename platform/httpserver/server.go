@@ -95,7 +95,7 @@ func (s *Server) mount(r Route, guard *Guard) error {
 	case r.Access != Public || !r.Unlimited || r.hasUserParam():
 		return errors.New("httpserver: route " + r.Method + " " + r.Path + " needs a Guard")
 	}
-	if !r.Unlimited {
+	if !r.Unlimited && s.deadline > 0 {
 		handlers = append([]fiber.Handler{s.withDeadline}, handlers...)
 	}
 	handlers = append(handlers, r.Handler)
