@@ -2,7 +2,9 @@ package httpserver
 
 import (
 	"errors"
+	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -57,8 +59,8 @@ func (g *Guard) chain(r Route) []fiber.Handler {
 	if r.Access != Public {
 		hs = append(hs, g.authenticate)
 	}
-	if r.hasUserParam() {
-		hs = append(hs, checkUserParam)
+	if check := pathParamCheck(r); check != nil {
+		hs = append(hs, check)
 	}
 	if r.Access == OwnerOrAdmin {
 		hs = append(hs, requireOwnerOrAdmin)
@@ -110,7 +112,7 @@ func (g *Guard) authenticate(c *fiber.Ctx) error {
 
 func unauthorized(err error) error {
 	var ae *auth.Error
-	if errors.As(err, &ae) {
+	if errors.As(err, &ae) && !errors.Is(err, auth.ErrNoToken) {
 		return problem.Unauthorized("the bearer token is invalid: "+ae.Description, ae.Challenge(realm))
 	}
 	return problem.Unauthorized("a bearer token is required", `Bearer realm="`+realm+`"`)
@@ -129,11 +131,52 @@ func callerForLog(c *fiber.Ctx) string {
 	return ""
 }
 
-func checkUserParam(c *fiber.Ctx) error {
-	if !userid.Valid(c.Params(UserParam)) {
-		return problem.BadRequest("the user id in the path is malformed: 1–64 characters of A-Z a-z 0-9 _ . : -, starting with a letter or digit")
+// pathParamCheck validates a route's path ids before ownership is judged
+// (CONTRACT §2: a malformed path id is 400, ahead of 403): :auth_user_id is
+// a user id, any other :…_id a positive 64-bit integer.
+func pathParamCheck(r Route) fiber.Handler {
+	var names []string
+	for _, seg := range strings.Split(r.Path, "/") {
+		if strings.HasPrefix(seg, ":") && strings.HasSuffix(seg, "_id") {
+			names = append(names, seg[1:])
+		}
 	}
-	return c.Next()
+	if len(names) == 0 {
+		return nil
+	}
+	return func(c *fiber.Ctx) error {
+		for _, name := range names {
+			v := c.Params(name)
+			if name == UserParam && !userid.Valid(v) {
+				return problem.BadRequest("the user id in the path is malformed: 1–64 characters of A-Z a-z 0-9 _ . : -, starting with a letter or digit")
+			}
+			if name != UserParam {
+				if _, ok := PositiveID(v); !ok {
+					return problem.BadRequest("the " + strings.TrimSuffix(name, "_id") + " id in the path must be a positive integer")
+				}
+			}
+		}
+		return c.Next()
+	}
+}
+
+// PositiveID parses a resource id: a positive decimal int64 without sign or leading zeros.
+func PositiveID(s string) (int64, bool) {
+	if s == "" || len(s) > 19 || s[0] == '0' {
+		return 0, false
+	}
+	var n int64
+	for i := 0; i < len(s); i++ {
+		d := s[i] - '0'
+		if d > 9 {
+			return 0, false
+		}
+		if n > (math.MaxInt64-int64(d))/10 {
+			return 0, false
+		}
+		n = n*10 + int64(d)
+	}
+	return n, true
 }
 
 func requireOwnerOrAdmin(c *fiber.Ctx) error {

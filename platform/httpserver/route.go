@@ -43,8 +43,6 @@ type Route struct {
 	Unlimited bool
 }
 
-func (r Route) hasUserParam() bool { return strings.Contains(r.Path, ":"+UserParam) }
-
 // matches reports whether a concrete path fits the route's pattern; used to
 // compute the Allow header of a 405 and to order 404/405 before 413.
 func (r Route) matches(path string) bool {

@@ -92,7 +92,7 @@ func (s *Server) mount(r Route, guard *Guard) error {
 	switch {
 	case guard != nil:
 		handlers = guard.chain(r)
-	case r.Access != Public || !r.Unlimited || r.hasUserParam():
+	case r.Access != Public || !r.Unlimited || pathParamCheck(r) != nil:
 		return errors.New("httpserver: route " + r.Method + " " + r.Path + " needs a Guard")
 	}
 	if !r.Unlimited && s.deadline > 0 {
