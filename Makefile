@@ -1,0 +1,34 @@
+# usersvc — developer entry points. See scripts/ for what each one does.
+SHELL := /bin/bash
+GO    ?= go
+
+.PHONY: all up down test build bench lint
+
+all: build
+
+## up: install PostgreSQL/RabbitMQ if missing, start the local stack (.stack/), migrate, run consume + serve
+up:
+	@bash scripts/up.sh
+
+## down: stop everything `make up` started
+down:
+	@bash scripts/down.sh
+
+## test: go vet + go test -race against a throwaway PostgreSQL and RabbitMQ (ARGS="-run X" to filter)
+test:
+	@bash scripts/test.sh $(ARGS)
+
+## build: every command under ./cmd into bin/
+build:
+	@mkdir -p bin
+	$(GO) build -o bin/ ./cmd/...
+
+## bench: benchmarks only (placeholder)
+bench:
+	$(GO) test -run '^$$' -bench . ./...
+
+## lint: gofmt must have nothing to say, go vet must pass
+lint:
+	@unformatted="$$(find . -name '*.go' -not -path './.stack/*' -not -path './.git/*' -not -path './bin/*' -print0 | xargs -0 -r gofmt -l)"; \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed on:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...

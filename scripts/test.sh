@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# test.sh — what `make test` runs.
+#
+# Unless USERSVC_TEST_DATABASE_URL and USERSVC_TEST_RABBITMQ_URL are both set, it starts a
+# throwaway PostgreSQL (127.0.0.1:54339, fsync off) and RabbitMQ (AMQP 56739, dist 56740,
+# epmd 43709) in a fresh folder under /tmp, exports for the tests:
+#   USERSVC_TEST_DATABASE_URL  postgres://postgres@127.0.0.1:54339/postgres?sslmode=disable
+#   USERSVC_TEST_RABBITMQ_URL  amqp://guest:guest@127.0.0.1:56739/
+#   USERSVC_TEST_STACK_DIR     the folder (tests may run: scripts/services.sh restart-rabbit "$USERSVC_TEST_STACK_DIR",
+#                              scripts/services.sh stop-pg DIR / start-pg DIR "$USERSVC_TEST_PG_PORT")
+#   USERSVC_TEST_PG_PORT       54339
+#   USERSVC_SERVICES_SCRIPT    absolute path of scripts/services.sh
+# then runs `go vet ./...` and `go test -race -count=1 -timeout 20m [ARGS] ./...`, and always
+# stops (and deletes) what it started. Exit status: go vet's if it fails, else go test's.
+#
+# Extra arguments go to `go test`; if one of them is a package pattern (./x/..., usersvc/x),
+# it replaces ./... .
+# USERSVC_TEST_SKIP_VET=1 skips go vet.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
+cd "$ROOT"
+SERVICES="$ROOT/scripts/services.sh"
+export USERSVC_SERVICES_SCRIPT="$SERVICES"
+
+# Defaults; USERSVC_TEST_{PG,AMQP,DIST,EPMD}_PORT move the stack (e.g. for two runs side by side).
+PG_PORT=${USERSVC_TEST_PG_PORT:-54339}
+AMQP_PORT=${USERSVC_TEST_AMQP_PORT:-56739}
+DIST_PORT=${USERSVC_TEST_DIST_PORT:-56740}
+EPMD_PORT=${USERSVC_TEST_EPMD_PORT:-43709}
+
+log() { printf '[test] %s\n' "$*" >&2; }
+
+if ! command -v go >/dev/null && [[ -x /usr/local/go/bin/go ]]; then
+	export PATH="/usr/local/go/bin:$PATH"
+fi
+
+STACK=""
+pg_job="" rabbit_job=""
+cleanup() {
+	local rc=$?
+	trap - EXIT INT TERM
+	# Let starts still in flight finish, so that nothing they start is left behind.
+	if [[ -n "$pg_job" ]]; then wait "$pg_job" 2>/dev/null || true; fi
+	if [[ -n "$rabbit_job" ]]; then wait "$rabbit_job" 2>/dev/null || true; fi
+	if [[ -n "$STACK" ]]; then
+		log "stopping the test stack"
+		bash "$SERVICES" destroy "$STACK" || log "warning: could not stop everything in $STACK"
+	fi
+	exit "$rc"
+}
+
+if [[ -n "${USERSVC_TEST_DATABASE_URL:-}" && -n "${USERSVC_TEST_RABBITMQ_URL:-}" ]]; then
+	log "using the given USERSVC_TEST_DATABASE_URL and USERSVC_TEST_RABBITMQ_URL (no stack started)"
+else
+	for port in "$PG_PORT" "$AMQP_PORT" "$DIST_PORT" "$EPMD_PORT"; do
+		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+			echo "test.sh: port 127.0.0.1:$port is busy (another test run?); stop it, or set USERSVC_TEST_DATABASE_URL and USERSVC_TEST_RABBITMQ_URL" >&2
+			exit 1
+		fi
+	done
+	bash "$SERVICES" install
+	STACK=$(mktemp -d /tmp/usersvc-test.XXXXXX)
+	chmod 755 "$STACK" # the postgres user must be able to enter it
+	trap cleanup EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+	t0=$(date +%s%3N)
+	# Start both at once; each prints its own progress lines.
+	PG_FAST=1 bash "$SERVICES" start-pg "$STACK" "$PG_PORT" &
+	pg_job=$!
+	bash "$SERVICES" start-rabbit "$STACK" "$AMQP_PORT" "$DIST_PORT" "$EPMD_PORT" &
+	rabbit_job=$!
+	export USERSVC_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/postgres?sslmode=disable"
+	export USERSVC_TEST_RABBITMQ_URL="amqp://guest:guest@127.0.0.1:$AMQP_PORT/"
+	export USERSVC_TEST_STACK_DIR="$STACK"
+	export USERSVC_TEST_PG_PORT="$PG_PORT"
+fi
+
+# Package patterns among the arguments replace ./... ; everything else goes to go test as flags.
+pkgs=()
+for a in "$@"; do
+	case "$a" in
+	./* | usersvc | usersvc/*) pkgs+=("$a") ;;
+	esac
+done
+((${#pkgs[@]} > 0)) || set -- "$@" ./...
+
+go version >&2
+# go vet runs while the stack boots (RabbitMQ needs ~10 s).
+if [[ "${USERSVC_TEST_SKIP_VET:-0}" != 1 ]]; then
+	log "go vet ./..."
+	go vet ./...
+fi
+if [[ -n "$STACK" ]]; then
+	ok=1
+	wait "$pg_job" || ok=0
+	wait "$rabbit_job" || ok=0
+	pg_job="" rabbit_job=""
+	[[ $ok == 1 ]] || { echo "test.sh: could not start the test stack (see above)" >&2; exit 1; }
+	log "stack ready in $(($(date +%s%3N) - t0)) ms ($STACK)"
+fi
+log "go test -race -count=1 -timeout 20m $*"
+set +e
+go test -race -count=1 -timeout 20m "$@"
+rc=$?
+set -e
+exit "$rc"
