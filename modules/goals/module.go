@@ -1,7 +1,19 @@
-// Package goals is a feature module of usersvc.
+// Package goals is the learning-goals feature: a user's goals with status,
+// streaks, optimistic concurrency (ETag / If-Match) and keyset pagination.
 package goals
 
-import "go.uber.org/fx"
+import (
+	"go.uber.org/fx"
 
-// Module registers the feature's routes and event handlers.
-var Module = fx.Module("goals")
+	"usersvc/platform/httpserver"
+)
+
+// Module registers the goal store, handlers and routes.
+var Module = fx.Module("goals",
+	fx.Provide(
+		fx.Private,
+		NewStore,
+		NewHandlers,
+	),
+	fx.Provide(httpserver.AsRoutes(Routes)),
+)

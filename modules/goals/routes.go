@@ -1,0 +1,265 @@
+package goals
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"strconv"
+	"sync"
+
+	"github.com/gofiber/fiber/v2"
+
+	"usersvc/platform/httpserver"
+	"usersvc/platform/page"
+	"usersvc/platform/problem"
+	"usersvc/platform/userref"
+)
+
+// Handlers serve the goal routes: decode → call the store → encode.
+type Handlers struct {
+	store     *Store
+	directory userref.Directory
+}
+
+// NewHandlers builds the handlers.
+func NewHandlers(store *Store, directory userref.Directory) *Handlers {
+	return &Handlers{store: store, directory: directory}
+}
+
+const (
+	collectionPath = "/users/:auth_user_id/goals"
+	itemPath       = "/users/:auth_user_id/goals/:goal_id"
+)
+
+// Routes is the module's route table; Access shows who may call what.
+func Routes(h *Handlers) []httpserver.Route {
+	return []httpserver.Route{
+		{Method: fiber.MethodGet, Path: collectionPath, Access: httpserver.Public, Handler: h.list},
+		{Method: fiber.MethodPost, Path: collectionPath, Access: httpserver.OwnerOrAdmin, Handler: h.create},
+		{Method: fiber.MethodGet, Path: itemPath, Access: httpserver.Public, Handler: h.get},
+		{Method: fiber.MethodPut, Path: itemPath, Access: httpserver.OwnerOrAdmin, Handler: h.update},
+		{Method: fiber.MethodDelete, Path: itemPath, Access: httpserver.OwnerOrAdmin, Handler: h.delete},
+	}
+}
+
+// bufPool recycles response buffers; a goal list is a few kilobytes.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+
+func (h *Handlers) list(c *fiber.Ctx) error {
+	userID := c.Params(httpserver.UserParam)
+	q, err := parseListQuery(c, userID)
+	if err != nil {
+		return err
+	}
+	goals, err := withResolve(c.UserContext(), h.directory, userID, func() ([]Goal, error) {
+		return h.store.List(c.UserContext(), q)
+	})
+	if err != nil {
+		return err
+	}
+	if len(goals) > q.Limit {
+		last := goals[q.Limit-1]
+		c.Set(fiber.HeaderLink, nextLink(c, userID, q, page.Cursor{At: last.CreatedAt, ID: last.ID}))
+		goals = goals[:q.Limit]
+	}
+	bp := bufPool.Get().(*[]byte)
+	b := append((*bp)[:0], '[')
+	for i := range goals {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = goals[i].AppendJSON(b)
+	}
+	b = append(b, ']')
+	c.Response().SetBody(b) // copies, so the buffer can go back to the pool
+	*bp = b
+	bufPool.Put(bp)
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	return nil
+}
+
+func parseListQuery(c *fiber.Ctx, userID string) (ListQuery, error) {
+	limit, err := page.ParseLimit(c.Query("limit"))
+	if err != nil {
+		return ListQuery{}, problem.BadRequest(err.Error())
+	}
+	q := ListQuery{UserID: userID, Limit: limit}
+	if status := c.Query("status"); status != "" {
+		if !ValidStatus(status) {
+			return ListQuery{}, problem.BadRequest("status must be one of not-started, in-progress, completed, abandoned")
+		}
+		q.Status = status
+	}
+	if raw := c.Query("cursor"); raw != "" {
+		cur, err := page.Decode(raw, page.Scope(userID, q.Status))
+		if err != nil {
+			return ListQuery{}, problem.BadRequest(err.Error())
+		}
+		q.After = &cur
+	}
+	return q, nil
+}
+
+func nextLink(c *fiber.Ctx, userID string, q ListQuery, after page.Cursor) string {
+	keep := url.Values{}
+	if q.Status != "" {
+		keep.Set("status", q.Status)
+	}
+	return page.NextLink("/users/"+userID+"/goals", keep, page.Encode(after, page.Scope(userID, q.Status)), q.Limit)
+}
+
+// withResolve runs a read; when the user has no local reference it resolves
+// the id (tombstone, auth-service) and, if that creates it, runs it again.
+func withResolve[T any](ctx context.Context, d userref.Directory, userID string, read func() (T, error)) (T, error) {
+	v, err := read()
+	if !errors.Is(err, errUnknownUser) {
+		return v, err
+	}
+	if err := d.Resolve(ctx, userID); err != nil {
+		return v, userref.Problem(err)
+	}
+	v, err = read()
+	if errors.Is(err, errUnknownUser) {
+		return v, problem.NotFound("no such user")
+	}
+	return v, err
+}
+
+func (h *Handlers) get(c *fiber.Ctx) error {
+	userID := c.Params(httpserver.UserParam)
+	id, _ := httpserver.PositiveID(c.Params("goal_id"))
+	g, err := withResolve(c.UserContext(), h.directory, userID, func() (Goal, error) {
+		return h.store.Get(c.UserContext(), userID, id)
+	})
+	if err != nil {
+		return goalProblem(err)
+	}
+	return writeGoal(c, fiber.StatusOK, &g)
+}
+
+func (h *Handlers) create(c *fiber.Ctx) error {
+	userID := c.Params(httpserver.UserParam)
+	body, err := httpserver.ReadBody(c)
+	if err != nil {
+		return err
+	}
+	g, invalid := decodeNewGoal(body)
+	if invalid != nil {
+		// An unknown user is a 404 even when the body is also wrong (CONTRACT §2 order).
+		if err := h.directory.Resolve(c.UserContext(), userID); err != nil {
+			return userref.Problem(err)
+		}
+		return invalid
+	}
+	g.UserID = userID
+	created, err := withResolve(c.UserContext(), h.directory, userID, func() (Goal, error) {
+		return h.store.Create(c.UserContext(), g)
+	})
+	if err != nil {
+		return err
+	}
+	c.Location("/users/" + userID + "/goals/" + strconv.FormatInt(created.ID, 10))
+	return writeGoal(c, fiber.StatusCreated, &created)
+}
+
+func (h *Handlers) update(c *fiber.Ctx) error {
+	userID := c.Params(httpserver.UserParam)
+	id, _ := httpserver.PositiveID(c.Params("goal_id"))
+	body, err := httpserver.ReadBody(c)
+	if err != nil {
+		return err
+	}
+	pre := ParseIfMatch(c.Get(fiber.HeaderIfMatch))
+	patch, invalid := decodePatch(body)
+	if invalid != nil {
+		// 404 and 412 come before 422 (CONTRACT §2 order).
+		g, err := withResolve(c.UserContext(), h.directory, userID, func() (Goal, error) {
+			return h.store.Get(c.UserContext(), userID, id)
+		})
+		if err != nil {
+			return goalProblem(err)
+		}
+		if !pre.Matches(g.Version) {
+			return goalProblem(ErrPrecondition)
+		}
+		return invalid
+	}
+	g, err := withResolve(c.UserContext(), h.directory, userID, func() (Goal, error) {
+		return h.store.Update(c.UserContext(), userID, id, patch, pre)
+	})
+	if err != nil {
+		return goalProblem(err)
+	}
+	return writeGoal(c, fiber.StatusOK, &g)
+}
+
+func (h *Handlers) delete(c *fiber.Ctx) error {
+	userID := c.Params(httpserver.UserParam)
+	id, _ := httpserver.PositiveID(c.Params("goal_id"))
+	pre := ParseIfMatch(c.Get(fiber.HeaderIfMatch))
+	_, err := withResolve(c.UserContext(), h.directory, userID, func() (struct{}, error) {
+		return struct{}{}, h.store.Delete(c.UserContext(), userID, id, pre)
+	})
+	if err != nil {
+		return goalProblem(err)
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+func goalProblem(err error) error {
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return problem.NotFound("no such goal for this user")
+	case errors.Is(err, ErrPrecondition):
+		return problem.PreconditionFailed("If-Match does not match the goal's current ETag")
+	default:
+		return err
+	}
+}
+
+func writeGoal(c *fiber.Ctx, status int, g *Goal) error {
+	c.Set(fiber.HeaderETag, g.ETag())
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	return c.Status(status).Send(g.AppendJSON(make([]byte, 0, 512)))
+}
+
+// readOnly fields may appear in what clients received but never in what they send.
+var readOnly = []string{"id", "auth_user_id", "created_at", "updated_at", "completed_at"}
+
+func decodeNewGoal(b *httpserver.Body) (Goal, *problem.Error) {
+	g := Goal{Status: StatusInProgress}
+	b.Require("title")
+	if v, ok := b.Text("title", 1, MaxTitle); ok {
+		g.Title = v
+	}
+	if v, ok := b.Text("description", 0, MaxDescription); ok {
+		g.Description = v
+	}
+	if v, ok := b.Enum("status", statuses...); ok {
+		g.Status = v
+	}
+	if v, ok := b.Int("streak_count", 0, MaxStreak); ok {
+		g.Streak = v
+	}
+	return g, b.Problem(readOnly...)
+}
+
+func decodePatch(b *httpserver.Body) (Patch, *problem.Error) {
+	var p Patch
+	if v, ok := b.Text("title", 1, MaxTitle); ok {
+		p.Title = &v
+	}
+	if v, ok := b.Text("description", 0, MaxDescription); ok {
+		p.Description = &v
+	}
+	if v, ok := b.Enum("status", statuses...); ok {
+		p.Status = &v
+	}
+	if v, ok := b.Int("streak_count", 0, MaxStreak); ok {
+		p.Streak = &v
+	}
+	if b.Len() == 0 {
+		b.Fail("body", "the update must set at least one of title, description, status, streak_count")
+	}
+	return p, b.Problem(readOnly...)
+}

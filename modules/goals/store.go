@@ -1,0 +1,257 @@
+package goals
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	sq "github.com/Masterminds/squirrel"
+	"github.com/jackc/pgx/v5"
+
+	"usersvc/platform/database"
+	"usersvc/platform/page"
+)
+
+// Store runs the goal queries. Each query's SQL is built once, at package
+// initialisation, so every request of a shape sends the same text and hits
+// pgx's prepared-statement cache; all values are bound parameters.
+type Store struct {
+	db *database.Pool
+}
+
+// NewStore builds the store over the pool.
+func NewStore(db *database.Pool) *Store { return &Store{db: db} }
+
+var psql = sq.StatementBuilder.PlaceholderFormat(sq.Dollar)
+
+const goalColumns = "g.id, g.title, g.description, g.status, g.streak_count, g.created_at, g.updated_at, g.completed_at, g.version"
+
+// sqlOf renders a builder's SQL once; a malformed builder is a programming error.
+func sqlOf(b sq.Sqlizer) string {
+	query, _, err := b.ToSql()
+	if err != nil {
+		panic(err)
+	}
+	return query
+}
+
+// errUnknownUser: the query found no local reference for the user; the
+// caller resolves the id (auth-service, tombstone) and may retry.
+var errUnknownUser = errors.New("unknown user")
+
+// ErrNotFound: no such goal for this user.
+var ErrNotFound = errors.New("goal not found")
+
+// ErrPrecondition: If-Match did not match the goal's current ETag.
+var ErrPrecondition = errors.New("precondition failed")
+
+// ListQuery selects one page of a user's goals.
+type ListQuery struct {
+	UserID string
+	Status string       // "" for all
+	After  *page.Cursor // nil for the first page
+	Limit  int          // items wanted; one more is fetched to know if a next page exists
+}
+
+// listSQL[withStatus][withCursor]: a LEFT JOIN LATERAL from auth_users makes
+// one round trip tell "unknown user" (no row) from "no goals" (one NULL row).
+var listSQL = [2][2]string{
+	{buildList(false, false), buildList(false, true)},
+	{buildList(true, false), buildList(true, true)},
+}
+
+func buildList(withStatus, withCursor bool) string {
+	inner := sq.Select(goalColumns).From("learning_goals g").Where("g.auth_user_id = u.auth_user_id")
+	if withStatus {
+		inner = inner.Where("g.status = ?", "")
+	}
+	if withCursor {
+		inner = inner.Where("(g.created_at, g.id) < (?, ?)", nil, nil)
+	}
+	innerSQL := sqlOf(inner.OrderBy("g.created_at DESC", "g.id DESC").Suffix("LIMIT ?", 0))
+	return sqlOf(psql.Select(goalColumns).From("auth_users u").
+		JoinClause("LEFT JOIN LATERAL (" + innerSQL + ") g ON true").
+		Where("u.auth_user_id = ?", "").
+		OrderBy("g.created_at DESC", "g.id DESC"))
+}
+
+// List returns up to q.Limit+1 goals, newest first.
+func (s *Store) List(ctx context.Context, q ListQuery) ([]Goal, error) {
+	args := make([]any, 0, 5)
+	withStatus, withCursor := 0, 0
+	if q.Status != "" {
+		args = append(args, q.Status)
+		withStatus = 1
+	}
+	if q.After != nil {
+		args = append(args, q.After.At, q.After.ID)
+		withCursor = 1
+	}
+	args = append(args, q.Limit+1, q.UserID)
+	rows, err := s.db.Query(ctx, listSQL[withStatus][withCursor], args...)
+	if err != nil {
+		return nil, database.Problem(err)
+	}
+	defer rows.Close()
+	goals := make([]Goal, 0, q.Limit+1)
+	found := false
+	for rows.Next() {
+		found = true
+		var id *int64
+		g := Goal{UserID: q.UserID}
+		var (
+			title, desc, status *string
+			streak, version     *int64
+			created, updated    *time.Time
+		)
+		if err := rows.Scan(&id, &title, &desc, &status, &streak, &created, &updated, &g.CompletedAt, &version); err != nil {
+			return nil, database.Problem(err)
+		}
+		if id == nil {
+			continue // the user exists and has no goal on this page
+		}
+		g.ID, g.Title, g.Description, g.Status, g.Streak = *id, *title, *desc, *status, *streak
+		g.CreatedAt, g.UpdatedAt, g.Version = *created, *updated, *version
+		goals = append(goals, g)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, database.Problem(err)
+	}
+	if !found {
+		return nil, errUnknownUser
+	}
+	return goals, nil
+}
+
+// getSQL: no row = unknown user; a row with NULL id = no such goal.
+var getSQL = sqlOf(psql.Select(goalColumns).From("auth_users u").
+	JoinClause("LEFT JOIN learning_goals g ON g.auth_user_id = u.auth_user_id AND g.id = ?", int64(0)).
+	Where("u.auth_user_id = ?", ""))
+
+// Get returns one goal of a user.
+func (s *Store) Get(ctx context.Context, userID string, id int64) (Goal, error) {
+	g, err := scanNullableGoal(s.db.QueryRow(ctx, getSQL, id, userID), userID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Goal{}, errUnknownUser
+	}
+	return g, err
+}
+
+func scanNullableGoal(row pgx.Row, userID string) (Goal, error) {
+	var (
+		id, streak, version *int64
+		title, desc, status *string
+		created, updated    *time.Time
+	)
+	g := Goal{UserID: userID}
+	if err := row.Scan(&id, &title, &desc, &status, &streak, &created, &updated, &g.CompletedAt, &version); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return Goal{}, err
+		}
+		return Goal{}, database.Problem(err)
+	}
+	if id == nil {
+		return Goal{}, ErrNotFound
+	}
+	g.ID, g.Title, g.Description, g.Status, g.Streak = *id, *title, *desc, *status, *streak
+	g.CreatedAt, g.UpdatedAt, g.Version = *created, *updated, *version
+	return g, nil
+}
+
+// returning lists the columns every write gives back (unqualified: RETURNING has no alias).
+const returning = "RETURNING id, title, description, status, streak_count, created_at, updated_at, completed_at, version"
+
+// createSQL inserts only for a known user, so one statement tells the two apart.
+var createSQL = sqlOf(psql.Insert("learning_goals").
+	Columns("auth_user_id", "title", "description", "status", "streak_count", "completed_at").
+	Select(sq.Select().Column("?, ?, ?, ?::text, ?, CASE WHEN ?::text = 'completed' THEN now() END", "", "", "", "", 0, "").
+		Where("EXISTS (SELECT 1 FROM auth_users WHERE auth_user_id = ?)", "")).
+	Suffix(returning))
+
+// Create inserts a goal; errUnknownUser when the user has no reference.
+func (s *Store) Create(ctx context.Context, g Goal) (Goal, error) {
+	out, err := scanGoal(s.db.QueryRow(ctx, createSQL, g.UserID, g.Title, g.Description, g.Status, g.Streak, g.Status, g.UserID), g.UserID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Goal{}, errUnknownUser
+	}
+	return out, err
+}
+
+func scanGoal(row pgx.Row, userID string) (Goal, error) {
+	g := Goal{UserID: userID}
+	err := row.Scan(&g.ID, &g.Title, &g.Description, &g.Status, &g.Streak, &g.CreatedAt, &g.UpdatedAt, &g.CompletedAt, &g.Version)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return Goal{}, database.Problem(err)
+	}
+	return g, err
+}
+
+// updateSQL applies a patch and the If-Match versions in one statement: the
+// row lock makes concurrent conditional updates take turns, so exactly one
+// of several PUTs carrying the same ETag wins. completed_at is set when the
+// goal becomes completed and cleared when it leaves that status.
+var updateSQL = sqlOf(psql.Update("learning_goals").
+	Set("title", sq.Expr("COALESCE(?, title)", "")).
+	Set("description", sq.Expr("COALESCE(?, description)", "")).
+	Set("status", sq.Expr("COALESCE(?, status)", "")).
+	Set("streak_count", sq.Expr("COALESCE(?, streak_count)", 0)).
+	Set("completed_at", sq.Expr(`CASE WHEN COALESCE(?, status) <> 'completed' THEN NULL
+	                                  WHEN status = 'completed' THEN completed_at
+	                                  ELSE now() END`, "")).
+	Set("updated_at", sq.Expr("now()")).
+	Set("version", sq.Expr("version + 1")).
+	Where("id = ? AND auth_user_id = ?", 0, "").
+	Where("(?::bigint[] IS NULL OR version = ANY(?::bigint[]))", nil, nil).
+	Suffix(returning))
+
+// Update applies p to the goal if pre holds: ErrNotFound, ErrPrecondition or errUnknownUser otherwise.
+func (s *Store) Update(ctx context.Context, userID string, id int64, p Patch, pre Precondition) (Goal, error) {
+	versions := preconditionVersions(pre)
+	g, err := scanGoal(s.db.QueryRow(ctx, updateSQL, p.Title, p.Description, p.Status, p.Streak, p.Status, id, userID, versions, versions), userID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Goal{}, s.whyNoRow(ctx, userID, id, pre)
+	}
+	return g, err
+}
+
+var deleteSQL = sqlOf(psql.Delete("learning_goals").
+	Where("id = ? AND auth_user_id = ?", 0, "").
+	Where("(?::bigint[] IS NULL OR version = ANY(?::bigint[]))", nil, nil))
+
+// Delete removes the goal if pre holds: ErrNotFound, ErrPrecondition or errUnknownUser otherwise.
+func (s *Store) Delete(ctx context.Context, userID string, id int64, pre Precondition) error {
+	versions := preconditionVersions(pre)
+	tag, err := s.db.Exec(ctx, deleteSQL, id, userID, versions, versions)
+	if err != nil {
+		return database.Problem(err)
+	}
+	if tag.RowsAffected() == 0 {
+		return s.whyNoRow(ctx, userID, id, pre)
+	}
+	return nil
+}
+
+// preconditionVersions is nil (no condition) or the versions that may match;
+// an If-Match with no usable tag becomes an empty list, which matches nothing.
+func preconditionVersions(pre Precondition) []int64 {
+	if !pre.Present || pre.Any {
+		return nil
+	}
+	if pre.Versions == nil {
+		return []int64{}
+	}
+	return pre.Versions
+}
+
+// whyNoRow explains a write that touched nothing (the rare path: a second round trip).
+func (s *Store) whyNoRow(ctx context.Context, userID string, id int64, pre Precondition) error {
+	g, err := s.Get(ctx, userID, id)
+	if err != nil {
+		return err
+	}
+	if !pre.Matches(g.Version) {
+		return ErrPrecondition
+	}
+	// The goal changed between the write and this look; the caller's view is stale.
+	return ErrPrecondition
+}
