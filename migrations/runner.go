@@ -8,6 +8,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
@@ -24,28 +25,53 @@ type Runner struct {
 	db       *sql.DB
 	provider *goose.Provider
 	out      io.Writer
+	conv     *converter
 }
 
+// Option changes how the migrations run.
+type Option func(*converter)
+
+// WithNormalizeLegacy applies the documented fixes to legacy rows that break
+// the new schema's rules instead of refusing (`migrate up --normalize-legacy`).
+func WithNormalizeLegacy(on bool) Option { return func(c *converter) { c.normalize = on } }
+
+// WithLockTimeout bounds how long one step waits for a lock, and so how long
+// the auth-service can be kept waiting behind it (default 2s).
+func WithLockTimeout(d time.Duration) Option { return func(c *converter) { c.lockTimeout = d } }
+
+// WithLockAttempts is how often a step is tried when its locks are busy (default 20).
+func WithLockAttempts(n int) Option { return func(c *converter) { c.attempts = max(n, 1) } }
+
+// WithDiagnostics sends the pre-flight findings, the fixes applied, notes and
+// retries to w (default: the output writer).
+func WithDiagnostics(w io.Writer) Option { return func(c *converter) { c.log = w } }
+
 // Open connects to the database of cfg and prepares goose under a session lock.
-func Open(cfg config.Config, out io.Writer) (*Runner, error) {
+func Open(cfg config.Config, out io.Writer, opts ...Option) (*Runner, error) {
+	conv := &converter{lockTimeout: 2 * time.Second, attempts: 20, log: out}
+	for _, o := range opts {
+		o(conv)
+	}
 	pc, err := database.PoolConfig(cfg)
 	if err != nil {
 		return nil, err
 	}
 	db := stdlib.OpenDB(*pc.ConnConfig)
-	db.SetMaxOpenConns(2)
+	// One connection holds goose's session lock; the Go migration works on another.
+	db.SetMaxOpenConns(3)
 	locker, err := lock.NewPostgresSessionLocker(lock.WithLockID(lockID), lock.WithLockTimeout(1, 600))
 	if err != nil {
 		_ = db.Close()
 		return nil, err
 	}
 	provider, err := goose.NewProvider(goose.DialectPostgres, db, FS,
-		goose.WithSessionLocker(locker), goose.WithDisableGlobalRegistry(true))
+		goose.WithSessionLocker(locker), goose.WithDisableGlobalRegistry(true),
+		goose.WithGoMigrations(conv.migration()))
 	if err != nil {
 		_ = db.Close()
 		return nil, err
 	}
-	return &Runner{db: db, provider: provider, out: out}, nil
+	return &Runner{db: db, provider: provider, out: out, conv: conv}, nil
 }
 
 // Close releases the connection.
@@ -58,8 +84,13 @@ func (r *Runner) Ping(ctx context.Context) error {
 	return r.db.PingContext(ctx)
 }
 
-// Up applies every pending migration.
+// Up applies every pending migration. On a legacy database it first checks
+// the legacy rows and, when any breaks a rule of the new schema, lists them
+// all and returns ErrLegacyData before anything is changed.
 func (r *Runner) Up(ctx context.Context) error {
+	if err := r.preflight(ctx); err != nil {
+		return err
+	}
 	results, err := r.provider.Up(ctx)
 	r.report(results)
 	if err != nil {
@@ -95,9 +126,38 @@ func (r *Runner) Status(ctx context.Context) error {
 		if s.State == goose.StateApplied {
 			applied = "applied " + s.AppliedAt.UTC().Format(time.RFC3339)
 		}
-		fmt.Fprintf(r.out, "%05d  %-40s %s\n", s.Source.Version, s.Source.Path, applied)
+		fmt.Fprintf(r.out, "%05d  %-40s %s\n", s.Source.Version, name(*s.Source), applied)
 	}
 	return nil
+}
+
+// preflight only reads; the conversion checks again under its locks.
+func (r *Runner) preflight(ctx context.Context) error {
+	return withPgx(ctx, r.db, func(ctx context.Context, conn *pgx.Conn) error {
+		st, err := inspect(ctx, conn)
+		if err != nil || !st.anyLegacy() {
+			return err
+		}
+		chk, err := checkLegacy(ctx, conn, st)
+		if err != nil {
+			return err
+		}
+		if len(chk.findings) == 0 || (r.conv.normalize && chk.fixable()) {
+			return nil
+		}
+		return refusal(r.conv.log, chk, r.conv.normalize)
+	})
+}
+
+// name is what a migration is called in reports; Go migrations have no file.
+func name(s goose.Source) string {
+	if s.Path != "" {
+		return s.Path
+	}
+	if s.Version == convertVersion {
+		return "badges_goals (Go: create, or convert the legacy tables)"
+	}
+	return fmt.Sprintf("%05d (Go)", s.Version)
 }
 
 func (r *Runner) report(results []*goose.MigrationResult) {
@@ -105,7 +165,7 @@ func (r *Runner) report(results []*goose.MigrationResult) {
 		if res.Error != nil {
 			continue
 		}
-		fmt.Fprintf(r.out, "migrate: %s %05d %s (%s)\n", res.Direction, res.Source.Version, res.Source.Path,
+		fmt.Fprintf(r.out, "migrate: %s %05d %s (%s)\n", res.Direction, res.Source.Version, name(*res.Source),
 			res.Duration.Round(time.Millisecond))
 	}
 }
@@ -114,7 +174,7 @@ func (r *Runner) report(results []*goose.MigrationResult) {
 func unwrapPartial(err error) error {
 	var partial *goose.PartialError
 	if errors.As(err, &partial) && partial.Failed != nil {
-		return fmt.Errorf("%s: %w", partial.Failed.Source.Path, partial.Err)
+		return fmt.Errorf("%s: %w", name(*partial.Failed.Source), partial.Err)
 	}
 	return err
 }
