@@ -53,31 +53,32 @@ type ListQuery struct {
 	Limit  int          // items wanted; one more is fetched to know if a next page exists
 }
 
-// listSQL[withStatus][withCursor]: a LEFT JOIN LATERAL from auth_users makes
-// one round trip tell "unknown user" (no row) from "no goals" (one NULL row).
+// listSQL[withStatus][withCursor]: the page itself, straight off the
+// (auth_user_id, [status,] created_at DESC, id DESC) index. An empty page is
+// the rare case that needs a second look, to tell "no goals" from "unknown user".
 var listSQL = [2][2]string{
 	{buildList(false, false), buildList(false, true)},
 	{buildList(true, false), buildList(true, true)},
 }
 
 func buildList(withStatus, withCursor bool) string {
-	inner := sq.Select(goalColumns).From("learning_goals g").Where("g.auth_user_id = u.auth_user_id")
+	q := psql.Select(goalColumns).From("learning_goals g").Where("g.auth_user_id = ?", "")
 	if withStatus {
-		inner = inner.Where("g.status = ?", "")
+		q = q.Where("g.status = ?", "")
 	}
 	if withCursor {
-		inner = inner.Where("(g.created_at, g.id) < (?, ?)", nil, nil)
+		q = q.Where("(g.created_at, g.id) < (?, ?)", nil, nil)
 	}
-	innerSQL := sqlOf(inner.OrderBy("g.created_at DESC", "g.id DESC").Suffix("LIMIT ?", 0))
-	return sqlOf(psql.Select(goalColumns).From("auth_users u").
-		JoinClause("LEFT JOIN LATERAL (" + innerSQL + ") g ON true").
-		Where("u.auth_user_id = ?", "").
-		OrderBy("g.created_at DESC", "g.id DESC"))
+	return sqlOf(q.OrderBy("g.created_at DESC", "g.id DESC").Suffix("LIMIT ?", 0))
 }
 
-// List returns up to q.Limit+1 goals, newest first.
+var userExistsSQL = sqlOf(psql.Select("EXISTS (SELECT 1 FROM auth_users WHERE auth_user_id = ?)", ""))
+
+// List returns up to q.Limit+1 goals, newest first; errUnknownUser when the
+// user has no local reference.
 func (s *Store) List(ctx context.Context, q ListQuery) ([]Goal, error) {
-	args := make([]any, 0, 5)
+	args := make([]any, 1, 5)
+	args[0] = q.UserID
 	withStatus, withCursor := 0, 0
 	if q.Status != "" {
 		args = append(args, q.Status)
@@ -87,38 +88,31 @@ func (s *Store) List(ctx context.Context, q ListQuery) ([]Goal, error) {
 		args = append(args, q.After.At, q.After.ID)
 		withCursor = 1
 	}
-	args = append(args, q.Limit+1, q.UserID)
+	args = append(args, q.Limit+1)
 	rows, err := s.db.Query(ctx, listSQL[withStatus][withCursor], args...)
 	if err != nil {
 		return nil, database.Problem(err)
 	}
 	defer rows.Close()
 	goals := make([]Goal, 0, q.Limit+1)
-	found := false
 	for rows.Next() {
-		found = true
-		var id *int64
 		g := Goal{UserID: q.UserID}
-		var (
-			title, desc, status *string
-			streak, version     *int64
-			created, updated    *time.Time
-		)
-		if err := rows.Scan(&id, &title, &desc, &status, &streak, &created, &updated, &g.CompletedAt, &version); err != nil {
+		if err := rows.Scan(&g.ID, &g.Title, &g.Description, &g.Status, &g.Streak, &g.CreatedAt, &g.UpdatedAt, &g.CompletedAt, &g.Version); err != nil {
 			return nil, database.Problem(err)
 		}
-		if id == nil {
-			continue // the user exists and has no goal on this page
-		}
-		g.ID, g.Title, g.Description, g.Status, g.Streak = *id, *title, *desc, *status, *streak
-		g.CreatedAt, g.UpdatedAt, g.Version = *created, *updated, *version
 		goals = append(goals, g)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, database.Problem(err)
 	}
-	if !found {
-		return nil, errUnknownUser
+	if len(goals) == 0 {
+		var known bool
+		if err := s.db.QueryRow(ctx, userExistsSQL, q.UserID).Scan(&known); err != nil {
+			return nil, database.Problem(err)
+		}
+		if !known {
+			return nil, errUnknownUser
+		}
 	}
 	return goals, nil
 }
@@ -254,4 +248,16 @@ func (s *Store) whyNoRow(ctx context.Context, userID string, id int64, pre Preco
 	}
 	// The goal changed between the write and this look; the caller's view is stale.
 	return ErrPrecondition
+}
+
+// ListSQL exposes a list statement to the load run, which replays it in pgbench.
+func ListSQL(withStatus, withCursor bool) string {
+	return listSQL[b2i(withStatus)][b2i(withCursor)]
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
