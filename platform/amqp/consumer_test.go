@@ -1,0 +1,420 @@
+package amqp_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	amqp091 "github.com/rabbitmq/amqp091-go"
+	"go.uber.org/zap/zaptest"
+
+	"usersvc/platform/amqp"
+	"usersvc/platform/amqp/amqptest"
+	"usersvc/platform/events"
+)
+
+// recorder is an in-memory handler: it remembers what it applied and fails
+// as the test tells it to.
+type recorder struct {
+	mu      sync.Mutex
+	applied []events.Event
+	calls   int
+	fail    func(e events.Event) error // per event; nil applies everything
+	delay   time.Duration
+}
+
+func (r *recorder) handle(_ context.Context, e events.Event) error {
+	return r.batch(context.Background(), []events.Event{e})
+}
+
+// batch is all or nothing, like a transaction.
+func (r *recorder) batch(ctx context.Context, es []events.Event) error {
+	r.mu.Lock()
+	r.calls++
+	fail, delay := r.fail, r.delay
+	r.mu.Unlock()
+	if delay > 0 {
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if fail != nil {
+		for _, e := range es {
+			if err := fail(e); err != nil {
+				return err
+			}
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.applied = append(r.applied, es...)
+	return nil
+}
+
+func (r *recorder) handler() events.Handler {
+	return events.Handler{Name: "recorder", Types: []string{"UserCreated", "user.updated", "USER_DELETED"}, Handle: r.handle, HandleBatch: r.batch}
+}
+
+func (r *recorder) count(id string) (n int, redelivered int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, e := range r.applied {
+		if e.UserID == id {
+			n++
+			if e.Redelivered {
+				redelivered++
+			}
+		}
+	}
+	return n, redelivered
+}
+
+func (r *recorder) total() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.applied)
+}
+
+type running struct {
+	c       *amqp.Consumer
+	metrics *amqp.Metrics
+	stop    func() time.Duration // cancels Run and returns how long it took to return
+}
+
+func start(t *testing.T, opts amqp.Options, hs ...events.Handler) *running {
+	t.Helper()
+	m := amqp.NewMetrics(prometheus.NewRegistry())
+	c, err := amqp.NewConsumer(opts, hs, m, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = c.Run(ctx) }()
+	var once sync.Once
+	var took time.Duration
+	stop := func() time.Duration {
+		once.Do(func() {
+			t0 := time.Now()
+			cancel()
+			select {
+			case <-done:
+			case <-time.After(60 * time.Second):
+				t.Error("Run did not return within 60 s of its context ending")
+			}
+			took = time.Since(t0)
+		})
+		return took
+	}
+	t.Cleanup(func() { stop() })
+	if err := amqptest.Eventually(20*time.Second, 20*time.Millisecond, func() bool { return c.Ready(ctx) == nil }); err != nil {
+		t.Fatal("consumer never became ready")
+	}
+	return &running{c: c, metrics: m, stop: stop}
+}
+
+func options(url string, topo amqp.Topology) amqp.Options {
+	return amqp.Options{
+		URL: url, Topology: topo, Prefetch: 50,
+		Retry:     amqp.Backoff{Min: 10 * time.Millisecond, Max: 100 * time.Millisecond},
+		Reconnect: amqp.Backoff{Min: 20 * time.Millisecond, Max: 200 * time.Millisecond},
+	}
+}
+
+func created(id string) amqptest.Message {
+	return amqptest.Message{Key: "user.created", Body: fmt.Appendf(nil, `{"event_type":"UserCreated","event_id":"e-%s","data":{"id":%q}}`, id, id)}
+}
+
+func publish(t *testing.T, url string, topo amqp.Topology, msgs ...amqptest.Message) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := amqptest.PublishAll(ctx, url, topo.Exchange, msgs, 500, nil); err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+}
+
+func declare(t *testing.T, url string, topo amqp.Topology) {
+	t.Helper()
+	conn, err := amqp091.Dial(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := amqp.Declare(conn, topo, zaptest.NewLogger(t)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	if err := amqptest.Eventually(30*time.Second, 10*time.Millisecond, cond); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+func depth(t *testing.T, url, queue string) int {
+	t.Helper()
+	n, err := amqptest.QueueDepth(url, queue)
+	if err != nil {
+		t.Fatalf("depth of %s: %v", queue, err)
+	}
+	return n
+}
+
+func TestTopologyIsQuorumWithDeadLettersAndIdempotent(t *testing.T) {
+	url := amqptest.URL(t)
+	topo := amqptest.Topology(t, url)
+	declare(t, url, topo)
+	declare(t, url, topo) // a second start declares the same thing again
+
+	conn, err := amqp091.Dial(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// Redeclaring as a classic queue is refused: the queue really is a quorum queue.
+	ch, _ := conn.Channel()
+	_, err = ch.QueueDeclare(topo.Queue, true, false, false, false, amqp091.Table{"x-dead-letter-exchange": topo.DeadLetterExchange()})
+	var aerr *amqp091.Error
+	if !errors.As(err, &aerr) || aerr.Code != amqp091.PreconditionFailed {
+		t.Fatalf("redeclaring the queue as classic: %v, want PRECONDITION_FAILED", err)
+	}
+	// The delivery limit is at least 20: the same arguments with 20 are accepted.
+	ch, _ = conn.Channel()
+	if _, err := ch.QueueDeclare(topo.Queue, true, false, false, false, amqp091.Table{
+		"x-queue-type": "quorum", "x-delivery-limit": int32(20), "x-dead-letter-exchange": topo.DeadLetterExchange(),
+		"x-dead-letter-strategy": "at-least-once", "x-overflow": "reject-publish",
+	}); err != nil {
+		t.Fatalf("queue arguments differ from the expected ones: %v", err)
+	}
+	if _, err := ch.QueueDeclarePassive(topo.DeadLetterQueue(), true, false, false, false, nil); err != nil {
+		t.Fatalf("dead-letter queue: %v", err)
+	}
+}
+
+func TestExistingClassicQueueIsUsedAsItIs(t *testing.T) {
+	url := amqptest.URL(t)
+	topo := amqptest.Topology(t, url)
+	conn, err := amqp091.Dial(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, _ := conn.Channel()
+	if _, err := ch.QueueDeclare(topo.Queue, true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	got, err := amqp.Declare(conn, topo, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatalf("Declare over an existing classic queue: %v", err)
+	}
+	if !got.Existing {
+		t.Error("Existing = false, want true")
+	}
+}
+
+func TestPoisonIsDeadLetteredAndTheNextMessageProcessed(t *testing.T) {
+	url := amqptest.URL(t)
+	topo := amqptest.Topology(t, url)
+	rec := &recorder{fail: func(e events.Event) error {
+		switch e.UserID {
+		case "handler-poison":
+			return events.Poison(errors.New("cannot apply"))
+		case "check-violation":
+			return &pgconn.PgError{Code: "23514", Message: "check violation"}
+		}
+		return nil
+	}}
+	r := start(t, options(url, topo), rec.handler())
+	publish(t, url, topo,
+		amqptest.Message{Key: "user.created", Body: []byte(`{not json`)},
+		amqptest.Message{Key: "user.created", Body: []byte(`{"event_type":"UserCreated","data":{"email":"no-id@example.com"}}`)},
+		amqptest.Message{Key: "user.created", Body: []byte(`{"event_type":"UserCreated","data":{"id":"bad id!"}}`)},
+		created("handler-poison"),
+		created("check-violation"),
+		amqptest.Message{Key: "user.updated", Body: []byte(`{"event_type":"PasswordChanged","data":{}}`)}, // unknown: acked
+		created("good"),
+	)
+	waitFor(t, "good event applied", func() bool { n, _ := rec.count("good"); return n == 1 })
+	waitFor(t, "five messages in the DLQ", func() bool { return depth(t, url, topo.DeadLetterQueue()) == 5 })
+	waitFor(t, "queue empty", func() bool { return depth(t, url, topo.Queue) == 0 })
+	for reason, want := range map[string]float64{"unparseable": 1, "missing_id": 1, "invalid_id": 1, "handler": 1, "invalid_data": 1} {
+		if got := value(r.metrics.DeadLettered.WithLabelValues(reason)); got != want {
+			t.Errorf("dead-lettered %s = %v, want %v", reason, got, want)
+		}
+	}
+	if got := value(r.metrics.Consumed.WithLabelValues("unknown", "ignored")); got != 1 {
+		t.Errorf("ignored unknown types = %v, want 1", got)
+	}
+}
+
+func TestTransientFailureKeepsTheDeliveryInHand(t *testing.T) {
+	url := amqptest.URL(t)
+	topo := amqptest.Topology(t, url)
+	var mu sync.Mutex
+	failures := 0
+	rec := &recorder{fail: func(e events.Event) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if failures < 8 {
+			failures++
+			return &pgconn.PgError{Code: "57P01", Message: "terminating connection due to administrator command"}
+		}
+		return nil
+	}}
+	r := start(t, options(url, topo), rec.handler())
+	publish(t, url, topo, created("42"))
+	waitFor(t, "event applied", func() bool { n, _ := rec.count("42"); return n == 1 })
+	if _, redelivered := rec.count("42"); redelivered != 0 {
+		t.Error("the event came back from the broker: it was requeued instead of kept in hand")
+	}
+	if got := value(r.metrics.Retries); got != 8 {
+		t.Errorf("retries = %v, want 8", got)
+	}
+	if n := depth(t, url, topo.DeadLetterQueue()); n != 0 {
+		t.Errorf("DLQ has %d messages, want 0", n)
+	}
+}
+
+func TestAPoisonEventInABatchDeadLettersOnlyItself(t *testing.T) {
+	url := amqptest.URL(t)
+	topo := amqptest.Topology(t, url)
+	declare(t, url, topo)
+	var msgs []amqptest.Message
+	for i := range 40 {
+		id := fmt.Sprint(i)
+		if i == 17 {
+			id = "poison"
+		}
+		msgs = append(msgs, created(id))
+	}
+	publish(t, url, topo, msgs...) // all waiting before the consumer starts: they come as batches
+	rec := &recorder{fail: func(e events.Event) error {
+		if e.UserID == "poison" {
+			return &pgconn.PgError{Code: "22001", Message: "value too long"}
+		}
+		return nil
+	}}
+	opts := options(url, topo)
+	opts.BatchWait = 50 * time.Millisecond
+	start(t, opts, rec.handler())
+	waitFor(t, "39 events applied", func() bool { return rec.total() == 39 })
+	waitFor(t, "one message in the DLQ", func() bool { return depth(t, url, topo.DeadLetterQueue()) == 1 })
+	for i := range 40 {
+		if n, _ := rec.count(fmt.Sprint(i)); i != 17 && n != 1 {
+			t.Errorf("event %d applied %d times, want 1", i, n)
+		}
+	}
+}
+
+// TestAcksGoOnlyToTheChannelThatDelivered cuts the connection while a batch
+// is in hand: its acknowledgements must not reach the next channel (where
+// the delivery tags mean other messages, or none and the broker closes the
+// channel); the broker redelivers the batch on the new channel instead.
+func TestAcksGoOnlyToTheChannelThatDelivered(t *testing.T) {
+	url := amqptest.URL(t)
+	topo := amqptest.Topology(t, url)
+	proxy := amqptest.NewProxy(t, url)
+	declare(t, url, topo)
+	publish(t, url, topo, created("a"), created("b"), created("c"))
+
+	entered := make(chan struct{}, 10)
+	release := make(chan struct{})
+	var mu sync.Mutex
+	first := true
+	rec := &recorder{fail: func(e events.Event) error {
+		mu.Lock()
+		hold := first
+		first = false
+		mu.Unlock()
+		if hold {
+			entered <- struct{}{}
+			<-release // the batch is in hand while the connection dies
+		}
+		return nil
+	}}
+	opts := options(proxy.URL, topo)
+	opts.BatchWait = 100 * time.Millisecond
+	r := start(t, opts, rec.handler())
+	<-entered
+	proxy.Cut()
+	waitFor(t, "connection noticed lost", func() bool { return r.c.Ready(context.Background()) != nil })
+	close(release) // the handler "commits" now; its channel is gone
+	waitFor(t, "redelivered batch applied", func() bool { _, re := rec.count("c"); return re == 1 })
+	waitFor(t, "queue empty", func() bool { return depth(t, url, topo.Queue) == 0 })
+	time.Sleep(300 * time.Millisecond) // a wrong-channel ack would close the new channel now
+	if got := value(r.metrics.Reconnects); got != 1 {
+		t.Errorf("reconnects = %v, want exactly 1 (a second one means an ack hit the wrong channel)", got)
+	}
+	for _, id := range []string{"a", "b", "c"} {
+		if n, re := rec.count(id); n != 2 || re != 1 {
+			t.Errorf("%s applied %d times (%d redelivered), want 2 (1)", id, n, re)
+		}
+	}
+	if err := r.c.Ready(context.Background()); err != nil {
+		t.Errorf("not ready after reconnect: %v", err)
+	}
+}
+
+func TestStopFinishesTheBatchInHandAndLeavesTheRest(t *testing.T) {
+	url := amqptest.URL(t)
+	topo := amqptest.Topology(t, url)
+	declare(t, url, topo)
+	var msgs []amqptest.Message
+	for i := range 200 {
+		msgs = append(msgs, created(fmt.Sprint(i)))
+	}
+	publish(t, url, topo, msgs...)
+	rec := &recorder{delay: 300 * time.Millisecond}
+	opts := options(url, topo)
+	opts.Prefetch, opts.MaxBatch = 20, 10
+	r := start(t, opts, rec.handler())
+	waitFor(t, "a first batch applied", func() bool { return rec.total() > 0 })
+	took := r.stop()
+	if took > 5*time.Second {
+		t.Errorf("stop took %s, want about one batch (300 ms)", took)
+	}
+	// Every applied event was acknowledged, every other one is back in the queue.
+	applied := rec.total()
+	waitFor(t, "unapplied messages back in the queue", func() bool { return depth(t, url, topo.Queue) == 200-applied })
+	if applied == 200 {
+		t.Error("everything was applied: the consumer did not stop taking messages")
+	}
+}
+
+func TestDrainTimeoutLeavesStuckDeliveriesToTheBroker(t *testing.T) {
+	url := amqptest.URL(t)
+	topo := amqptest.Topology(t, url)
+	rec := &recorder{fail: func(events.Event) error { return errors.New("database still down") }}
+	opts := options(url, topo)
+	opts.DrainTimeout = time.Second
+	r := start(t, opts, rec.handler())
+	publish(t, url, topo, created("1"), created("2"))
+	waitFor(t, "retrying", func() bool { return value(r.metrics.Retries) > 2 })
+	took := r.stop()
+	if took < time.Second || took > 10*time.Second {
+		t.Errorf("stop took %s, want about the 1 s drain timeout", took)
+	}
+	waitFor(t, "both back in the queue", func() bool { return depth(t, url, topo.Queue) == 2 })
+	if n := depth(t, url, topo.DeadLetterQueue()); n != 0 {
+		t.Errorf("DLQ has %d, want 0", n)
+	}
+}
+
+// value reads a counter (the prometheus testutil package would add a module).
+func value(c prometheus.Counter) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		panic(err)
+	}
+	return m.GetCounter().GetValue()
+}

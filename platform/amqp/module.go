@@ -1,0 +1,95 @@
+package amqp
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/fx"
+	"go.uber.org/zap"
+
+	"usersvc/platform/config"
+	"usersvc/platform/database"
+	"usersvc/platform/events"
+	"usersvc/platform/httpserver"
+	"usersvc/platform/metrics"
+)
+
+// Module runs the consumer of the handlers in the "event_handlers" group,
+// with its own /health, /ready and /metrics on CONSUMER_HEALTH_ADDR.
+var Module = fx.Module("amqp",
+	fx.Provide(NewFromConfig),
+	fx.Invoke(Hook),
+)
+
+// Params is what the consumer is built from.
+type Params struct {
+	fx.In
+	Config   config.Config
+	Log      *zap.Logger
+	Registry *prometheus.Registry
+	Handlers []events.Handler `group:"event_handlers"`
+}
+
+// NewFromConfig builds the consumer from the RABBITMQ_* settings.
+func NewFromConfig(p Params) (*Consumer, error) {
+	for _, h := range p.Handlers {
+		p.Log.Debug("event handler", zap.String("handler", h.Name), zap.Strings("types", h.Types))
+	}
+	return NewConsumer(OptionsFromConfig(p.Config), p.Handlers, NewMetrics(p.Registry), p.Log)
+}
+
+// HookParams is what Hook ties to the lifecycle.
+type HookParams struct {
+	fx.In
+	Lifecycle fx.Lifecycle
+	Config    config.Config
+	Log       *zap.Logger
+	Metrics   *metrics.HTTP
+	Registry  *prometheus.Registry
+	Pool      *database.Pool
+	Consumer  *Consumer
+}
+
+// Hook starts the probe server and the consumer; on stop it drains the
+// consumer (DrainTimeout) before the probe server and the pool go away.
+func Hook(p HookParams) error {
+	srv, err := httpserver.New(p.Config, p.Log, p.Metrics, httpserver.Options{
+		Name:     "consumer",
+		Addr:     p.Config.ConsumerHealthAddr,
+		Registry: p.Registry,
+		Checks: []httpserver.Check{
+			{Name: "database", Run: func(ctx context.Context) error { return p.Pool.Ping(ctx, 2*time.Second) }},
+			{Name: "rabbitmq", Run: p.Consumer.Ready},
+		},
+	})
+	if err != nil {
+		return err
+	}
+	var stop context.CancelFunc
+	done := make(chan struct{})
+	p.Lifecycle.Append(fx.Hook{
+		OnStart: func(ctx context.Context) error {
+			if err := srv.Start(ctx); err != nil {
+				return err
+			}
+			runCtx, cancel := context.WithCancel(context.Background())
+			stop = cancel
+			go func() {
+				defer close(done)
+				_ = p.Consumer.Run(runCtx)
+			}()
+			return nil
+		},
+		OnStop: func(ctx context.Context) error {
+			stop()
+			select {
+			case <-done:
+			case <-ctx.Done():
+				p.Log.Warn("consumer did not stop in time; unacknowledged deliveries go back to the queue")
+			}
+			return srv.Stop(ctx)
+		},
+	})
+	return nil
+}
