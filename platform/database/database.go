@@ -19,7 +19,7 @@ import (
 )
 
 // Module provides the *pgxpool.Pool and closes it on stop.
-var Module = fx.Module("database", fx.Provide(NewPool))
+var Module = fx.Module("database", fx.Provide(NewPool), fx.Invoke(RegisterMetrics))
 
 // PoolConfig maps the DATABASE_POOL_* settings onto pgxpool's.
 func PoolConfig(cfg config.Config) (*pgxpool.Config, error) {
