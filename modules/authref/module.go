@@ -7,6 +7,7 @@ import (
 	"go.uber.org/fx"
 
 	"usersvc/platform/authclient"
+	"usersvc/platform/events"
 	"usersvc/platform/userref"
 )
 
@@ -17,5 +18,6 @@ var Module = fx.Module("authref",
 		NewDirectory,
 		func(d *Directory) userref.Directory { return d },
 		func(d *Directory) userref.Refresher { return d },
+		events.AsHandler(NewLifecycleHandler),
 	),
 )

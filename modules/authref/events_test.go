@@ -1,0 +1,237 @@
+package authref_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"usersvc/modules/authref"
+	"usersvc/platform/database"
+	"usersvc/platform/events"
+	"usersvc/platform/pgtest"
+)
+
+// evWorld is a fresh database and the lifecycle handler on it.
+type evWorld struct {
+	t    *testing.T
+	pool *pgxpool.Pool
+	h    events.Handler
+}
+
+func newEvWorld(t *testing.T) *evWorld {
+	t.Helper()
+	pool := pgtest.Pool(t, pgtest.Migrated(t))
+	return &evWorld{t: t, pool: pool, h: authref.LifecycleHandler(pool)}
+}
+
+var t0 = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+
+func at(minutes int) time.Time { return t0.Add(time.Duration(minutes) * time.Minute) }
+
+func text(s string) events.Text { return events.Text{Present: true, Value: &s} }
+
+var null = events.Text{Present: true}
+
+func ev(typ events.Type, id string, when time.Time, email, username events.Text) events.Event {
+	return events.Event{Type: typ, UserID: id, OccurredAt: when, Email: email, Username: username}
+}
+
+func (w *evWorld) apply(es ...events.Event) {
+	w.t.Helper()
+	if err := w.h.HandleBatch(context.Background(), es); err != nil {
+		w.t.Fatalf("apply: %v", err)
+	}
+}
+
+// ref is what the table holds for an id; exists=false when there is no reference.
+type ref struct {
+	exists          bool
+	email, username *string
+	lastEventAt     *time.Time
+	updatedAt       time.Time
+	tombstone       *time.Time
+}
+
+func (w *evWorld) ref(id string) ref {
+	w.t.Helper()
+	var r ref
+	err := w.pool.QueryRow(context.Background(),
+		`SELECT email, username, last_event_at, updated_at FROM auth_users WHERE auth_user_id = $1`, id).
+		Scan(&r.email, &r.username, &r.lastEventAt, &r.updatedAt)
+	switch {
+	case err == nil:
+		r.exists = true
+	case !errors.Is(err, pgx.ErrNoRows):
+		w.t.Fatal(err)
+	}
+	err = w.pool.QueryRow(context.Background(), `SELECT deleted_at FROM auth_user_tombstones WHERE auth_user_id = $1`, id).Scan(&r.tombstone)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		w.t.Fatal(err)
+	}
+	return r
+}
+
+func (w *evWorld) expect(id string, exists bool, email, username string) ref {
+	w.t.Helper()
+	r := w.ref(id)
+	if r.exists != exists {
+		w.t.Fatalf("%s: reference exists = %v, want %v", id, r.exists, exists)
+	}
+	if exists && (deref(r.email) != email || deref(r.username) != username) {
+		w.t.Fatalf("%s: email=%q username=%q, want %q %q", id, deref(r.email), deref(r.username), email, username)
+	}
+	if exists && r.tombstone != nil {
+		w.t.Fatalf("%s: a reference and a tombstone at once", id)
+	}
+	return r
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return "<null>"
+	}
+	return *s
+}
+
+func TestCreatedInsertsAndARedeliveryChangesNothing(t *testing.T) {
+	w := newEvWorld(t)
+	c := ev(events.UserCreated, "42", at(0), text("ada@example.com"), text("ada"))
+	w.apply(c)
+	before := w.expect("42", true, "ada@example.com", "ada")
+	if before.lastEventAt == nil || !before.lastEventAt.Equal(at(0)) {
+		t.Fatalf("last_event_at = %v, want %v", before.lastEventAt, at(0))
+	}
+	time.Sleep(10 * time.Millisecond)
+	c.Redelivered = true
+	w.apply(c)
+	after := w.expect("42", true, "ada@example.com", "ada")
+	if !after.updatedAt.Equal(before.updatedAt) {
+		t.Errorf("a redelivered event rewrote the row (updated_at %v → %v)", before.updatedAt, after.updatedAt)
+	}
+}
+
+func TestOlderEventsChangeNothing(t *testing.T) {
+	w := newEvWorld(t)
+	w.apply(ev(events.UserUpdated, "7", at(10), text("new@example.com"), text("new")))
+	w.apply(ev(events.UserCreated, "7", at(5), text("old@example.com"), text("old"))) // arrives late
+	w.expect("7", true, "new@example.com", "new")
+	w.apply(ev(events.UserUpdated, "7", at(9), text("older@example.com"), events.Text{}))
+	w.expect("7", true, "new@example.com", "new")
+	w.apply(ev(events.UserDeleted, "7", at(8), events.Text{}, events.Text{})) // older than the last event
+	w.expect("7", true, "new@example.com", "new")
+}
+
+func TestUpdatedTouchesOnlyTheFieldsItCarries(t *testing.T) {
+	w := newEvWorld(t)
+	w.apply(ev(events.UserCreated, "1", at(0), text("a@example.com"), text("a")))
+	w.apply(ev(events.UserUpdated, "1", at(1), events.Text{}, text("b")))
+	w.expect("1", true, "a@example.com", "b")
+	w.apply(ev(events.UserUpdated, "1", at(2), null, events.Text{}))
+	w.expect("1", true, "<null>", "b")
+}
+
+func TestUpdatedForAnUnknownIDUpsertsIt(t *testing.T) {
+	w := newEvWorld(t)
+	w.apply(ev(events.UserUpdated, "u-9", at(0), text("x@example.com"), events.Text{}))
+	w.expect("u-9", true, "x@example.com", "<null>")
+}
+
+func TestDeletedLeavesATombstoneThatOnlyALaterCreatedLifts(t *testing.T) {
+	w := newEvWorld(t)
+	w.apply(ev(events.UserCreated, "5", at(0), text("e@example.com"), text("e")))
+	w.apply(ev(events.UserDeleted, "5", at(10), events.Text{}, events.Text{}))
+	r := w.expect("5", false, "", "")
+	if r.tombstone == nil || !r.tombstone.Equal(at(10)) {
+		t.Fatalf("tombstone = %v, want %v", r.tombstone, at(10))
+	}
+	w.apply(ev(events.UserCreated, "5", at(3), text("e@example.com"), text("e"))) // a redelivered old Created
+	w.expect("5", false, "", "")
+	w.apply(ev(events.UserCreated, "5", at(10), text("e@example.com"), text("e"))) // same instant: not after
+	w.expect("5", false, "", "")
+	w.apply(ev(events.UserUpdated, "5", at(20), text("u@example.com"), text("u"))) // Updated never revives
+	w.expect("5", false, "", "")
+	w.apply(ev(events.UserCreated, "5", at(11), text("back@example.com"), text("back")))
+	w.expect("5", true, "back@example.com", "back")
+	w.apply(ev(events.UserDeleted, "5", at(10), events.Text{}, events.Text{})) // the old Deleted, redelivered
+	w.expect("5", true, "back@example.com", "back")
+}
+
+func TestRepeatedDeletedKeepsTheLatestTime(t *testing.T) {
+	w := newEvWorld(t)
+	w.apply(ev(events.UserDeleted, "never-seen", at(5), events.Text{}, events.Text{}))
+	w.apply(ev(events.UserDeleted, "never-seen", at(2), events.Text{}, events.Text{}))
+	w.apply(events.Event{Type: events.UserDeleted, UserID: "never-seen"}) // no time: keeps the known one
+	if r := w.expect("never-seen", false, "", ""); r.tombstone == nil || !r.tombstone.Equal(at(5)) {
+		t.Fatalf("tombstone = %v, want %v", r.tombstone, at(5))
+	}
+	w.apply(ev(events.UserCreated, "never-seen", at(4), events.Text{}, events.Text{}))
+	w.expect("never-seen", false, "", "")
+}
+
+func TestEventsWithoutTimeApplyInArrivalOrder(t *testing.T) {
+	w := newEvWorld(t)
+	w.apply(ev(events.UserCreated, "3", at(0), text("a@example.com"), text("a")))
+	w.apply(events.Event{Type: events.UserUpdated, UserID: "3", Username: text("b")})
+	r := w.expect("3", true, "a@example.com", "b")
+	if r.lastEventAt == nil || !r.lastEventAt.Equal(at(0)) {
+		t.Errorf("last_event_at = %v, want it kept at %v", r.lastEventAt, at(0))
+	}
+	w.apply(events.Event{Type: events.UserDeleted, UserID: "3"})
+	w.expect("3", false, "", "")
+	w.apply(events.Event{Type: events.UserCreated, UserID: "3", Username: text("c")}) // after the deletion, by arrival
+	w.expect("3", true, "<null>", "c")
+}
+
+func TestDeletedRemovesTheUsersBadgesAndGoals(t *testing.T) {
+	w := newEvWorld(t)
+	ctx := context.Background()
+	w.apply(ev(events.UserCreated, "9", at(0), text("n@example.com"), text("n")), ev(events.UserCreated, "10", at(0), events.Text{}, events.Text{}))
+	for _, id := range []string{"9", "10"} {
+		if _, err := w.pool.Exec(ctx, `INSERT INTO badges (auth_user_id, name) VALUES ($1, 'First Steps'), ($1, 'Second')`, id); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.pool.Exec(ctx, `INSERT INTO learning_goals (auth_user_id, title) VALUES ($1, 'Learn Go')`, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.apply(ev(events.UserDeleted, "9", at(1), events.Text{}, events.Text{}))
+	for id, want := range map[string]int{"9": 0, "10": 3} {
+		var n int
+		if err := w.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM badges WHERE auth_user_id = $1) + (SELECT count(*) FROM learning_goals WHERE auth_user_id = $1)`, id).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != want {
+			t.Errorf("user %s has %d badges and goals, want %d", id, n, want)
+		}
+	}
+}
+
+func TestABatchAppliesInOrder(t *testing.T) {
+	w := newEvWorld(t)
+	w.apply(
+		ev(events.UserCreated, "b", at(0), text("1@example.com"), text("one")),
+		ev(events.UserUpdated, "b", at(1), text("2@example.com"), events.Text{}),
+		ev(events.UserCreated, "c", at(1), events.Text{}, text("c")),
+		ev(events.UserDeleted, "b", at(2), events.Text{}, events.Text{}),
+		ev(events.UserCreated, "b", at(3), text("3@example.com"), text("three")),
+		ev(events.UserUpdated, "b", at(1), text("stale@example.com"), events.Text{}),
+	)
+	w.expect("b", true, "3@example.com", "three")
+	w.expect("c", true, "<null>", "c")
+}
+
+func TestDataTheDatabaseRefusesIsADataError(t *testing.T) {
+	w := newEvWorld(t)
+	err := w.h.HandleBatch(context.Background(), []events.Event{
+		ev(events.UserCreated, "ok", at(0), events.Text{}, events.Text{}),
+		ev(events.UserCreated, "nul", at(0), events.Text{}, text("a\x00b")),
+	})
+	if !database.IsDataError(err) {
+		t.Fatalf("err = %v, want a data error (SQLSTATE class 22)", err)
+	}
+	w.expect("ok", false, "", "") // all or nothing
+}
