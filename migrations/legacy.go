@@ -331,7 +331,8 @@ WHERE x.user_id >= 0 AND NOT EXISTS (SELECT 1 FROM users u WHERE u.id = x.user_i
 
 // checkBadgeNames: a name is required and unique per user under lower(). The
 // first badge (by id) keeps a name; later ones get " (2)", " (3)"… — the
-// lowest suffix the user does not already use.
+// lowest suffix the user does not already use. A NULL name becomes
+// "Untitled badge", after the named badges have kept theirs.
 func checkBadgeNames(ctx context.Context, q querier, st *dbState, table string, c *check) error {
 	name := st.column(table, "name", "text")
 	rows, err := q.Query(ctx, `
@@ -366,6 +367,16 @@ ORDER BY user_id, id`, untitledBadge)
 			end++
 		}
 		user := list[start:end]
+		// Named badges keep their names before a NULL name is given one.
+		slices.SortStableFunc(user, func(a, b badge) int {
+			switch {
+			case (a.name == nil) == (b.name == nil):
+				return 0
+			case a.name == nil:
+				return 1
+			}
+			return -1
+		})
 		taken := map[string]bool{}
 		for _, b := range user {
 			taken[b.lname] = true
@@ -521,20 +532,21 @@ func noteLongText(ctx context.Context, q querier, st *dbState, table string, c *
 			continue
 		}
 		n := "char_length(btrim(x." + l.column + "::text, E' \\t\\r\\n'))"
-		parts = append(parts, fmt.Sprintf("SELECT x.id::text, x.user_id::text, '%s', %s, %d FROM %s x WHERE %s > %d",
+		parts = append(parts, fmt.Sprintf("SELECT x.id::text, x.user_id::text, '%s', %s, %d, x.id AS sort FROM %s x WHERE %s > %d",
 			l.column, n, l.max, table, n, l.max))
 	}
 	if len(parts) == 0 {
 		return nil
 	}
-	rows, err := q.Query(ctx, strings.Join(parts, " UNION ALL ")+" ORDER BY 1, 3")
+	rows, err := q.Query(ctx, strings.Join(parts, " UNION ALL ")+" ORDER BY sort, 3")
 	if err != nil {
 		return err
 	}
 	var id, user *string
 	var col string
 	var length, limit int
-	_, err = pgx.ForEachRow(rows, []any{&id, &user, &col, &length, &limit}, func() error {
+	var sort *int64
+	_, err = pgx.ForEachRow(rows, []any{&id, &user, &col, &length, &limit, &sort}, func() error {
 		c.notes = append(c.notes, fmt.Sprintf("legacy %s id=%s user_id=%s: %s is %d characters, over the API's limit of %d; kept as it is",
 			table, deref(id), deref(user), col, length, limit))
 		return nil
