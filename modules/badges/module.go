@@ -1,7 +1,15 @@
-// Package badges is a feature module of usersvc.
+// Package badges is the badges feature: users' badges, listed publicly and
+// awarded by their owner or an admin (service-to-service) token.
 package badges
 
-import "go.uber.org/fx"
+import (
+	"go.uber.org/fx"
 
-// Module registers the feature's routes and event handlers.
-var Module = fx.Module("badges")
+	"usersvc/platform/httpserver"
+)
+
+// Module registers the badge store, service and routes.
+var Module = fx.Module("badges",
+	fx.Provide(fx.Private, NewStore, NewService),
+	fx.Provide(httpserver.AsRoutes(NewRoutes)),
+)

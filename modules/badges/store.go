@@ -1,0 +1,177 @@
+package badges
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	sq "github.com/Masterminds/squirrel"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"usersvc/platform/database"
+	"usersvc/platform/page"
+)
+
+// Store runs the badge queries. Each query's SQL is built once, at package
+// initialisation, so every request of a shape sends the same text (and hits
+// pgx's statement cache); every value is a bound parameter.
+//
+// Every read starts from auth_users with a LEFT JOIN, so one round trip tells
+// "unknown user" (no row) from "known user without badges" (one row of NULLs).
+type Store struct {
+	db *database.Pool
+}
+
+// NewStore builds the store over the pool.
+func NewStore(db *database.Pool) *Store { return &Store{db: db} }
+
+// uniqueName is the index behind "names are unique per user, as lower() compares them".
+const uniqueName = "badges_user_name_key"
+
+// SQLSTATE codes the store tells apart.
+const (
+	foreignKeyViolation = "23503"
+	uniqueViolation     = "23505"
+)
+
+var psql = sq.StatementBuilder.PlaceholderFormat(sq.Dollar)
+
+var (
+	// $1 limit, $2 user.
+	listFirstSQL = mustSQL(listQuery(false))
+	// $1 date_achieved, $2 id of the cursor, $3 limit, $4 user.
+	listAfterSQL = mustSQL(listQuery(true))
+	// $1 badge id, $2 user.
+	getSQL = mustSQL(psql.
+		Select("b.id", "b.name", "b.description", "b.icon_url", "b.date_achieved", "b.created_at").
+		From("auth_users u").
+		LeftJoin("badges b ON b.auth_user_id = u.auth_user_id AND b.id = ?", nil).
+		Where("u.auth_user_id = ?", nil))
+	// $1 user, $2 name, $3 description, $4 icon_url, $5 date_achieved (NULL: now).
+	// A missing user fails the foreign key; a duplicate name fails uniqueName.
+	insertSQL = mustSQL(psql.
+			Insert("badges").
+			Columns("auth_user_id", "name", "description", "icon_url", "date_achieved").
+			Values(nil, nil, nil, nil, sq.Expr("COALESCE(?::timestamptz, now())", nil)).
+			Suffix("RETURNING id, date_achieved, created_at"))
+)
+
+// listQuery is one page of a user's badges, newest first; the lateral
+// subquery walks badges_user_date_idx and stops after LIMIT rows.
+func listQuery(afterCursor bool) sq.SelectBuilder {
+	inner := sq.Select("id", "name", "description", "icon_url", "date_achieved", "created_at").
+		From("badges").
+		Where("auth_user_id = u.auth_user_id")
+	if afterCursor {
+		inner = inner.Where("(date_achieved, id) < (?, ?)", nil, nil)
+	}
+	inner = inner.OrderBy("date_achieved DESC", "id DESC").Suffix("LIMIT ?", nil)
+	return psql.
+		Select("b.id", "b.name", "b.description", "b.icon_url", "b.date_achieved", "b.created_at").
+		From("auth_users u").
+		JoinClause(sq.ConcatExpr("LEFT JOIN LATERAL (", inner, ") b ON true")).
+		Where("u.auth_user_id = ?", nil).
+		OrderBy("b.date_achieved DESC", "b.id DESC")
+}
+
+func mustSQL(q sq.Sqlizer) string {
+	sql, _, err := q.ToSql()
+	if err != nil {
+		panic(err)
+	}
+	return sql
+}
+
+// row scans a badge that may be absent (the NULL side of a LEFT JOIN).
+type row struct {
+	id           pgtype.Int8
+	name         pgtype.Text
+	description  pgtype.Text
+	iconURL      pgtype.Text
+	dateAchieved pgtype.Timestamptz
+	createdAt    pgtype.Timestamptz
+}
+
+func (r *row) dest() []any {
+	return []any{&r.id, &r.name, &r.description, &r.iconURL, &r.dateAchieved, &r.createdAt}
+}
+
+func (r *row) badge(userID string) Badge {
+	b := Badge{
+		ID: r.id.Int64, UserID: userID, Name: r.name.String, Description: r.description.String,
+		DateAchieved: r.dateAchieved.Time, CreatedAt: r.createdAt.Time,
+	}
+	if r.iconURL.Valid {
+		icon := r.iconURL.String
+		b.IconURL = &icon
+	}
+	return b
+}
+
+// List returns at most limit badges of the user, newest first, after the
+// cursor when there is one. found is false when the user has no local reference.
+func (s *Store) List(ctx context.Context, userID string, after *page.Cursor, limit int) (badges []Badge, found bool, err error) {
+	var rows pgx.Rows
+	if after == nil {
+		rows, err = s.db.Query(ctx, listFirstSQL, limit, userID)
+	} else {
+		rows, err = s.db.Query(ctx, listAfterSQL, after.At, after.ID, limit, userID)
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("list badges: %w", err)
+	}
+	defer rows.Close()
+	badges = make([]Badge, 0, min(limit, 16))
+	var r row
+	dest := r.dest()
+	for rows.Next() {
+		found = true
+		if err := rows.Scan(dest...); err != nil {
+			return nil, false, fmt.Errorf("list badges: %w", err)
+		}
+		if r.id.Valid {
+			badges = append(badges, r.badge(userID))
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, fmt.Errorf("list badges: %w", err)
+	}
+	return badges, found, nil
+}
+
+// Get returns one badge of the user: ErrBadgeNotFound when the user has no
+// such badge; found is false when the user has no local reference.
+func (s *Store) Get(ctx context.Context, userID string, id int64) (Badge, bool, error) {
+	var r row
+	switch err := s.db.QueryRow(ctx, getSQL, id, userID).Scan(r.dest()...); {
+	case errors.Is(err, pgx.ErrNoRows):
+		return Badge{}, false, nil
+	case err != nil:
+		return Badge{}, false, fmt.Errorf("get badge: %w", err)
+	case !r.id.Valid:
+		return Badge{}, true, ErrBadgeNotFound
+	}
+	return r.badge(userID), true, nil
+}
+
+// Create inserts the badge: ErrBadgeExists when the user already has the
+// name (the unique index decides, so concurrent requests cannot both win);
+// found is false when the user has no local reference.
+func (s *Store) Create(ctx context.Context, nb NewBadge) (Badge, bool, error) {
+	b := Badge{UserID: nb.UserID, Name: nb.Name, Description: nb.Description, IconURL: nb.IconURL}
+	err := s.db.QueryRow(ctx, insertSQL, nb.UserID, nb.Name, nb.Description, nb.IconURL, nb.DateAchieved).
+		Scan(&b.ID, &b.DateAchieved, &b.CreatedAt)
+	var pgErr *pgconn.PgError
+	switch {
+	case err == nil:
+		return b, true, nil
+	case errors.As(err, &pgErr) && pgErr.Code == uniqueViolation && pgErr.ConstraintName == uniqueName:
+		return Badge{}, true, ErrBadgeExists
+	case errors.As(err, &pgErr) && pgErr.Code == foreignKeyViolation:
+		return Badge{}, false, nil
+	default:
+		return Badge{}, false, fmt.Errorf("create badge: %w", err)
+	}
+}
