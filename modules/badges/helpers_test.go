@@ -1,0 +1,160 @@
+package badges_test
+
+import (
+	"encoding/json"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"usersvc/modules/authref"
+	"usersvc/modules/badges"
+	"usersvc/platform/apptest"
+	"usersvc/platform/config"
+)
+
+// newApp starts the API with the badges module on a fresh database.
+func newApp(t testing.TB, tweak func(*config.Config)) *apptest.App {
+	t.Helper()
+	return apptest.New(t, tweak, authref.Module, badges.Module)
+}
+
+func bearer(t *testing.T, sub string) apptest.Option {
+	return apptest.Bearer(apptest.Token(t, sub, nil))
+}
+
+func admin(t *testing.T) apptest.Option { return apptest.Bearer(apptest.AdminToken(t)) }
+
+// timestampRE is the contract's timestamp: RFC 3339, UTC, microseconds, Z.
+var timestampRE = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$`)
+
+// badgeFields are exactly the fields of a badge object.
+var badgeFields = []string{"auth_user_id", "created_at", "date_achieved", "description", "icon_url", "id", "name"}
+
+// wireBadge is a badge as clients see it.
+type wireBadge struct {
+	ID           int64   `json:"id"`
+	UserID       string  `json:"auth_user_id"`
+	Name         string  `json:"name"`
+	Description  string  `json:"description"`
+	IconURL      *string `json:"icon_url"`
+	DateAchieved string  `json:"date_achieved"`
+	CreatedAt    string  `json:"created_at"`
+}
+
+// checkBadgeShape fails unless raw is a badge object with exactly the contract's fields.
+func checkBadgeShape(t *testing.T, raw json.RawMessage) wireBadge {
+	t.Helper()
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		t.Fatalf("badge %s is not an object: %v", raw, err)
+	}
+	var keys []string
+	for k := range fields {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	if strings.Join(keys, ",") != strings.Join(badgeFields, ",") {
+		t.Fatalf("badge fields = %v, want exactly %v", keys, badgeFields)
+	}
+	var b wireBadge
+	if err := json.Unmarshal(raw, &b); err != nil {
+		t.Fatalf("badge %s: %v", raw, err)
+	}
+	for name, ts := range map[string]string{"date_achieved": b.DateAchieved, "created_at": b.CreatedAt} {
+		if !timestampRE.MatchString(ts) {
+			t.Fatalf("%s = %q, want RFC 3339 UTC with 6 fractional digits and Z", name, ts)
+		}
+	}
+	if b.ID < 1 {
+		t.Fatalf("id = %d", b.ID)
+	}
+	return b
+}
+
+// wireProblem is an RFC 9457 body.
+type wireProblem struct {
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail"`
+	Errors []struct {
+		Field   string `json:"field"`
+		Message string `json:"message"`
+	} `json:"errors"`
+}
+
+// expectProblem fails unless r is a problem+json of the given status, and returns it.
+func expectProblem(t *testing.T, r apptest.Response, status int) wireProblem {
+	t.Helper()
+	if r.Status != status {
+		t.Fatalf("status = %d, want %d; body %s", r.Status, status, r.Body)
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "application/problem+json" {
+		t.Fatalf("Content-Type = %q, want application/problem+json", ct)
+	}
+	var p wireProblem
+	r.JSON(t, &p)
+	if p.Status != status || p.Type == "" || p.Title == "" {
+		t.Fatalf("problem %s does not carry status %d, a type and a title", r.Body, status)
+	}
+	return p
+}
+
+// errorFields are the fields a 422 names, sorted.
+func errorFields(p wireProblem) []string {
+	var fields []string
+	for _, e := range p.Errors {
+		fields = append(fields, e.Field)
+	}
+	sort.Strings(fields)
+	return fields
+}
+
+// fakeAuthService answers GET /users/{id} from users (id → JSON body), 404 otherwise, and counts calls.
+type fakeAuthService struct {
+	*httptest.Server
+	calls atomic.Int64
+}
+
+func newFakeAuthService(t *testing.T, users map[string]string) *fakeAuthService {
+	t.Helper()
+	f := &fakeAuthService{}
+	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.calls.Add(1)
+		body, ok := users[strings.TrimPrefix(r.URL.Path, "/users/")]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(body))
+	}))
+	t.Cleanup(f.Close)
+	return f
+}
+
+// downAuthService is the URL of an auth-service that refuses connections.
+func downAuthService(t *testing.T) string {
+	t.Helper()
+	s := httptest.NewServer(http.NotFoundHandler())
+	url := s.URL
+	s.Close()
+	return url
+}
+
+// listen serves the app on a real socket, for what the in-memory transport cannot carry.
+func listen(t *testing.T, app *apptest.App) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = app.Fiber.Listener(ln) }()
+	t.Cleanup(func() { _ = app.Fiber.Shutdown() })
+	return "http://" + ln.Addr().String()
+}
