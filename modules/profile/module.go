@@ -1,7 +1,15 @@
-// Package profile is a feature module of usersvc.
+// Package profile is the profile feature: a user's public profile and the
+// caller's private one (/users/me), each with badge and goal statistics.
 package profile
 
-import "go.uber.org/fx"
+import (
+	"go.uber.org/fx"
 
-// Module registers the feature's routes and event handlers.
-var Module = fx.Module("profile")
+	"usersvc/platform/httpserver"
+)
+
+// Module registers the profile store, service and routes.
+var Module = fx.Module("profile",
+	fx.Provide(fx.Private, NewStore, NewService),
+	fx.Provide(httpserver.AsRoutes(NewRoutes)),
+)

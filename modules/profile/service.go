@@ -1,0 +1,58 @@
+package profile
+
+import (
+	"context"
+
+	"go.uber.org/zap"
+
+	"usersvc/platform/userref"
+)
+
+// Service is the profile use cases.
+type Service struct {
+	store     *Store
+	users     userref.Directory
+	refresher userref.Refresher
+	log       *zap.Logger
+}
+
+// NewService builds the service.
+func NewService(store *Store, users userref.Directory, refresher userref.Refresher, log *zap.Logger) *Service {
+	return &Service{store: store, users: users, refresher: refresher, log: log}
+}
+
+// Public is anyone's public profile; a known id never calls the auth-service.
+func (s *Service) Public(ctx context.Context, userID string) (Profile, error) {
+	return withUser(ctx, s.users, userID, func() (Profile, bool, error) {
+		return s.store.Get(ctx, userID)
+	})
+}
+
+// Me is the caller's own profile. The auth-service is asked first, so its
+// identity fields win and refresh the local reference; when it cannot
+// answer, the cached reference is served (never an error).
+func (s *Service) Me(ctx context.Context, userID string) (Profile, error) {
+	if _, err := s.refresher.Refresh(ctx, userID); err != nil {
+		// Storing the fresh identity failed; the cached one still answers.
+		s.log.Warn("refreshing the caller's identity failed; serving cached data", zap.Error(err))
+	}
+	return s.Public(ctx, userID)
+}
+
+// withUser runs a query that reports whether the user has a local reference.
+// When it has none, the directory resolves the id (tombstone, auth-service)
+// and the query runs once more; a reference that vanished meanwhile is unknown.
+func withUser[T any](ctx context.Context, users userref.Directory, userID string, query func() (T, bool, error)) (T, error) {
+	v, found, err := query()
+	if err != nil || found {
+		return v, err
+	}
+	if err := users.Resolve(ctx, userID); err != nil {
+		return v, err
+	}
+	v, found, err = query()
+	if err == nil && !found {
+		err = userref.ErrUnknown
+	}
+	return v, err
+}
