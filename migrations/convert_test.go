@@ -548,7 +548,13 @@ func TestDownRefusesNonNumericAuthUserIDs(t *testing.T) {
 INSERT INTO learning_goals (auth_user_id, title) VALUES ('auth0.ada', 'x'), ('007', 'y');`)
 	conn := connect(t, url)
 	before := tableData(t, conn, "learning_goals")
-	_, diag, err := run(t, url, "down")
+	var diag string
+	var err error
+	for range 5 { // newer migrations first; the conversion refuses
+		if _, diag, err = run(t, url, "down"); err != nil {
+			break
+		}
+	}
 	if err == nil || !strings.Contains(err.Error(), "2 learning_goals rows belong to auth_user_ids that are not integers (e.g. 007, auth0.ada)") {
 		t.Fatalf("down: %v\n%s", err, diag)
 	}
