@@ -10,6 +10,7 @@ import (
 	"usersvc/modules/profile"
 	"usersvc/platform/config"
 	"usersvc/platform/httpserver"
+	"usersvc/platform/openapi"
 )
 
 // features are the self-registering feature modules; adding one is one line here.
@@ -18,6 +19,7 @@ var features = fx.Options(
 	profile.Module,
 	badges.Module,
 	goals.Module,
+	fx.Provide(httpserver.AsRoutes(openapi.Routes)),
 )
 
 func newServeCmd(e env) *cobra.Command {

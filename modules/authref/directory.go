@@ -83,21 +83,32 @@ func (d *Directory) Resolve(ctx context.Context, id string) error {
 	case err != nil:
 		return fmt.Errorf("%w: %w", userref.ErrUnavailable, err)
 	}
-	return d.store(ctx, u, false)
+	return d.store(ctx, u)
 }
 
-// upsertIdentitySQL stores identity fields from the auth-service, never over
-// a tombstone. With overwrite=false an existing reference is left alone.
-const upsertIdentitySQL = `
+// insertIdentitySQL creates a reference found at the auth-service, never
+// over a tombstone; an existing reference is left as it is.
+const insertIdentitySQL = `
 INSERT INTO auth_users (auth_user_id, email, username)
 SELECT $1, $2, $3
 WHERE NOT EXISTS (SELECT 1 FROM auth_user_tombstones WHERE auth_user_id = $1)
-ON CONFLICT (auth_user_id) DO UPDATE
-SET email = EXCLUDED.email, username = EXCLUDED.username, updated_at = now()
-WHERE $4 AND (auth_users.email IS DISTINCT FROM EXCLUDED.email OR auth_users.username IS DISTINCT FROM EXCLUDED.username)`
+ON CONFLICT (auth_user_id) DO NOTHING`
 
-func (d *Directory) store(ctx context.Context, u authclient.User, overwrite bool) error {
-	if _, err := d.db.Exec(ctx, upsertIdentitySQL, u.ID, u.Email, u.Username, overwrite); err != nil {
+func (d *Directory) store(ctx context.Context, u authclient.User) error {
+	if _, err := d.db.Exec(ctx, insertIdentitySQL, u.ID, u.Email, u.Username); err != nil {
+		return database.Problem(err)
+	}
+	return nil
+}
+
+// refreshIdentitySQL lets the auth-service's values win on an existing
+// reference; it never creates one (an admin token's subject stays unknown).
+const refreshIdentitySQL = `
+UPDATE auth_users SET email = $2, username = $3, updated_at = now()
+WHERE auth_user_id = $1 AND (email IS DISTINCT FROM $2 OR username IS DISTINCT FROM $3)`
+
+func (d *Directory) refresh(ctx context.Context, u authclient.User) error {
+	if _, err := d.db.Exec(ctx, refreshIdentitySQL, u.ID, u.Email, u.Username); err != nil {
 		return database.Problem(err)
 	}
 	return nil
@@ -114,7 +125,7 @@ func (d *Directory) Refresh(ctx context.Context, id string) (bool, error) {
 		d.log.Debug("auth-service lookup failed; serving cached identity", zap.Error(err))
 		return false, nil
 	}
-	return true, d.store(ctx, u, true)
+	return true, d.refresh(ctx, u)
 }
 
 // enrichTimeout bounds the background fetch after a just-in-time reference.
@@ -127,7 +138,7 @@ func (d *Directory) enrich(id string) {
 	if err != nil {
 		return
 	}
-	if err := d.store(ctx, u, true); err != nil {
+	if err := d.refresh(ctx, u); err != nil {
 		d.log.Warn("enriching a new reference failed", zap.Error(err))
 	}
 }

@@ -38,7 +38,7 @@ func NewRoutes(svc *Service) []httpserver.Route {
 func (h *handlers) list(c *fiber.Ctx) error {
 	userID := c.Params(httpserver.UserParam)
 	scope := page.Scope(userID)
-	limit, after, err := readPage(c, scope)
+	limit, after, err := httpserver.ReadPage(c, scope)
 	if err != nil {
 		return err
 	}
@@ -121,40 +121,6 @@ func decodeNewBadge(b *httpserver.Body, userID string, now time.Time) (NewBadge,
 	}
 	return nb, b.Problem(readOnly...)
 }
-
-// readPage reads ?limit= and ?cursor= (400 when malformed or repeated; an
-// empty value is the same as none, as on the goals list). Other query
-// parameters are ignored: the badge list has no filters.
-func readPage(c *fiber.Ctx, scope string) (int, *page.Cursor, error) {
-	args := c.Context().QueryArgs()
-	limit := page.DefaultLimit
-	switch values := args.PeekMulti("limit"); {
-	case len(values) > 1:
-		return 0, nil, problem.BadRequest("the query parameter limit is given more than once")
-	case len(values) == 1:
-		n, err := page.ParseLimit(string(values[0]))
-		if err != nil {
-			return 0, nil, problem.BadRequest("the query parameter limit must be an integer from 1 to 100")
-		}
-		limit = n
-	}
-	switch values := args.PeekMulti("cursor"); {
-	case len(values) > 1:
-		return 0, nil, problem.BadRequest("the query parameter cursor is given more than once")
-	case len(values) == 1 && len(values[0]) > 0:
-		cur, err := page.Decode(string(values[0]), scope)
-		if err != nil || cur.At.UnixMicro() < minTimestampMicros {
-			return 0, nil, problem.BadRequest("the query parameter cursor is malformed or belongs to another list; use the Link of the previous page")
-		}
-		return limit, &cur, nil
-	}
-	return limit, nil, nil
-}
-
-// minTimestampMicros is PostgreSQL's earliest timestamptz (4714-11-24 BC) in
-// Unix microseconds: a forged cursor before it is a client's mistake (400),
-// not a database error (500).
-const minTimestampMicros = -210866803200000000
 
 func sendJSON(c *fiber.Ctx, status int, body []byte) error {
 	c.Status(status)

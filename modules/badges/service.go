@@ -21,21 +21,21 @@ func NewService(store *Store, users userref.Directory) *Service {
 
 // List returns at most limit badges of the user, newest first, after the cursor if any.
 func (s *Service) List(ctx context.Context, userID string, after *page.Cursor, limit int) ([]Badge, error) {
-	return withUser(ctx, s.users, userID, func() ([]Badge, bool, error) {
+	return userref.WithUser(ctx, s.users, userID, func() ([]Badge, bool, error) {
 		return s.store.List(ctx, userID, after, limit)
 	})
 }
 
 // Get returns one badge of the user (ErrBadgeNotFound for another user's badge).
 func (s *Service) Get(ctx context.Context, userID string, id int64) (Badge, error) {
-	return withUser(ctx, s.users, userID, func() (Badge, bool, error) {
+	return userref.WithUser(ctx, s.users, userID, func() (Badge, bool, error) {
 		return s.store.Get(ctx, userID, id)
 	})
 }
 
 // Create awards a badge (ErrBadgeExists for a name the user already has).
 func (s *Service) Create(ctx context.Context, nb NewBadge) (Badge, error) {
-	return withUser(ctx, s.users, nb.UserID, func() (Badge, bool, error) {
+	return userref.WithUser(ctx, s.users, nb.UserID, func() (Badge, bool, error) {
 		return s.store.Create(ctx, nb)
 	})
 }
@@ -44,22 +44,4 @@ func (s *Service) Create(ctx context.Context, nb NewBadge) (Badge, error) {
 // answers 404 for an unknown user first (CONTRACT §2 order).
 func (s *Service) CheckUser(ctx context.Context, userID string) error {
 	return s.users.Resolve(ctx, userID)
-}
-
-// withUser runs a query that reports whether the user has a local reference.
-// When it has none, the directory resolves the id (tombstone, auth-service)
-// and the query runs once more; a reference that vanished meanwhile is unknown.
-func withUser[T any](ctx context.Context, users userref.Directory, userID string, query func() (T, bool, error)) (T, error) {
-	v, found, err := query()
-	if err != nil || found {
-		return v, err
-	}
-	if err := users.Resolve(ctx, userID); err != nil {
-		return v, err
-	}
-	v, found, err = query()
-	if err == nil && !found {
-		err = userref.ErrUnknown
-	}
-	return v, err
 }

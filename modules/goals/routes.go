@@ -1,7 +1,6 @@
 package goals
 
 import (
-	"context"
 	"errors"
 	"net/url"
 	"strconv"
@@ -51,11 +50,11 @@ func (h *Handlers) list(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	goals, err := withResolve(c.UserContext(), h.directory, userID, func() ([]Goal, error) {
+	goals, err := userref.WithUser(c.UserContext(), h.directory, userID, func() ([]Goal, bool, error) {
 		return h.store.List(c.UserContext(), q)
 	})
 	if err != nil {
-		return err
+		return goalProblem(err)
 	}
 	if len(goals) > q.Limit {
 		last := goals[q.Limit-1]
@@ -79,25 +78,18 @@ func (h *Handlers) list(c *fiber.Ctx) error {
 }
 
 func parseListQuery(c *fiber.Ctx, userID string) (ListQuery, error) {
-	limit, err := page.ParseLimit(c.Query("limit"))
+	status, err := httpserver.QueryParam(c, "status")
 	if err != nil {
-		return ListQuery{}, problem.BadRequest(err.Error())
+		return ListQuery{}, err
 	}
-	q := ListQuery{UserID: userID, Limit: limit}
-	if status := c.Query("status"); status != "" {
-		if !ValidStatus(status) {
-			return ListQuery{}, problem.BadRequest("status must be one of not-started, in-progress, completed, abandoned")
-		}
-		q.Status = status
+	if status != "" && !ValidStatus(status) {
+		return ListQuery{}, problem.BadRequest("status must be one of not-started, in-progress, completed, abandoned")
 	}
-	if raw := c.Query("cursor"); raw != "" {
-		cur, err := page.Decode(raw, page.Scope(userID, q.Status))
-		if err != nil {
-			return ListQuery{}, problem.BadRequest(err.Error())
-		}
-		q.After = &cur
+	limit, after, err := httpserver.ReadPage(c, page.Scope(userID, status))
+	if err != nil {
+		return ListQuery{}, err
 	}
-	return q, nil
+	return ListQuery{UserID: userID, Status: status, Limit: limit, After: after}, nil
 }
 
 func nextLink(c *fiber.Ctx, userID string, q ListQuery, after page.Cursor) string {
@@ -108,27 +100,10 @@ func nextLink(c *fiber.Ctx, userID string, q ListQuery, after page.Cursor) strin
 	return page.NextLink("/users/"+userID+"/goals", keep, page.Encode(after, page.Scope(userID, q.Status)), q.Limit)
 }
 
-// withResolve runs a read; when the user has no local reference it resolves
-// the id (tombstone, auth-service) and, if that creates it, runs it again.
-func withResolve[T any](ctx context.Context, d userref.Directory, userID string, read func() (T, error)) (T, error) {
-	v, err := read()
-	if !errors.Is(err, errUnknownUser) {
-		return v, err
-	}
-	if err := d.Resolve(ctx, userID); err != nil {
-		return v, userref.Problem(err)
-	}
-	v, err = read()
-	if errors.Is(err, errUnknownUser) {
-		return v, problem.NotFound("no such user")
-	}
-	return v, err
-}
-
 func (h *Handlers) get(c *fiber.Ctx) error {
 	userID := c.Params(httpserver.UserParam)
 	id, _ := httpserver.PositiveID(c.Params("goal_id"))
-	g, err := withResolve(c.UserContext(), h.directory, userID, func() (Goal, error) {
+	g, err := userref.WithUser(c.UserContext(), h.directory, userID, func() (Goal, bool, error) {
 		return h.store.Get(c.UserContext(), userID, id)
 	})
 	if err != nil {
@@ -147,16 +122,16 @@ func (h *Handlers) create(c *fiber.Ctx) error {
 	if invalid != nil {
 		// An unknown user is a 404 even when the body is also wrong (CONTRACT §2 order).
 		if err := h.directory.Resolve(c.UserContext(), userID); err != nil {
-			return userref.Problem(err)
+			return goalProblem(err)
 		}
 		return invalid
 	}
 	g.UserID = userID
-	created, err := withResolve(c.UserContext(), h.directory, userID, func() (Goal, error) {
+	created, err := userref.WithUser(c.UserContext(), h.directory, userID, func() (Goal, bool, error) {
 		return h.store.Create(c.UserContext(), g)
 	})
 	if err != nil {
-		return err
+		return goalProblem(err)
 	}
 	c.Location("/users/" + userID + "/goals/" + strconv.FormatInt(created.ID, 10))
 	return writeGoal(c, fiber.StatusCreated, &created)
@@ -173,7 +148,7 @@ func (h *Handlers) update(c *fiber.Ctx) error {
 	patch, invalid := decodePatch(body)
 	if invalid != nil {
 		// 404 and 412 come before 422 (CONTRACT §2 order).
-		g, err := withResolve(c.UserContext(), h.directory, userID, func() (Goal, error) {
+		g, err := userref.WithUser(c.UserContext(), h.directory, userID, func() (Goal, bool, error) {
 			return h.store.Get(c.UserContext(), userID, id)
 		})
 		if err != nil {
@@ -184,7 +159,7 @@ func (h *Handlers) update(c *fiber.Ctx) error {
 		}
 		return invalid
 	}
-	g, err := withResolve(c.UserContext(), h.directory, userID, func() (Goal, error) {
+	g, err := userref.WithUser(c.UserContext(), h.directory, userID, func() (Goal, bool, error) {
 		return h.store.Update(c.UserContext(), userID, id, patch, pre)
 	})
 	if err != nil {
@@ -197,8 +172,9 @@ func (h *Handlers) delete(c *fiber.Ctx) error {
 	userID := c.Params(httpserver.UserParam)
 	id, _ := httpserver.PositiveID(c.Params("goal_id"))
 	pre := ParseIfMatch(c.Get(fiber.HeaderIfMatch))
-	_, err := withResolve(c.UserContext(), h.directory, userID, func() (struct{}, error) {
-		return struct{}{}, h.store.Delete(c.UserContext(), userID, id, pre)
+	_, err := userref.WithUser(c.UserContext(), h.directory, userID, func() (struct{}, bool, error) {
+		known, err := h.store.Delete(c.UserContext(), userID, id, pre)
+		return struct{}{}, known, err
 	})
 	if err != nil {
 		return goalProblem(err)
@@ -213,7 +189,7 @@ func goalProblem(err error) error {
 	case errors.Is(err, ErrPrecondition):
 		return problem.PreconditionFailed("If-Match does not match the goal's current ETag")
 	default:
-		return err
+		return userref.Problem(err)
 	}
 }
 

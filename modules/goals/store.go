@@ -35,10 +35,6 @@ func sqlOf(b sq.Sqlizer) string {
 	return query
 }
 
-// errUnknownUser: the query found no local reference for the user; the
-// caller resolves the id (auth-service, tombstone) and may retry.
-var errUnknownUser = errors.New("unknown user")
-
 // ErrNotFound: no such goal for this user.
 var ErrNotFound = errors.New("goal not found")
 
@@ -74,9 +70,9 @@ func buildList(withStatus, withCursor bool) string {
 
 var userExistsSQL = sqlOf(psql.Select("EXISTS (SELECT 1 FROM auth_users WHERE auth_user_id = ?)", ""))
 
-// List returns up to q.Limit+1 goals, newest first; errUnknownUser when the
-// user has no local reference.
-func (s *Store) List(ctx context.Context, q ListQuery) ([]Goal, error) {
+// List returns up to q.Limit+1 goals, newest first, and whether the user has
+// a local reference.
+func (s *Store) List(ctx context.Context, q ListQuery) ([]Goal, bool, error) {
 	args := make([]any, 1, 5)
 	args[0] = q.UserID
 	withStatus, withCursor := 0, 0
@@ -91,30 +87,28 @@ func (s *Store) List(ctx context.Context, q ListQuery) ([]Goal, error) {
 	args = append(args, q.Limit+1)
 	rows, err := s.db.Query(ctx, listSQL[withStatus][withCursor], args...)
 	if err != nil {
-		return nil, database.Problem(err)
+		return nil, false, database.Problem(err)
 	}
 	defer rows.Close()
 	goals := make([]Goal, 0, q.Limit+1)
 	for rows.Next() {
 		g := Goal{UserID: q.UserID}
 		if err := rows.Scan(&g.ID, &g.Title, &g.Description, &g.Status, &g.Streak, &g.CreatedAt, &g.UpdatedAt, &g.CompletedAt, &g.Version); err != nil {
-			return nil, database.Problem(err)
+			return nil, false, database.Problem(err)
 		}
 		goals = append(goals, g)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, database.Problem(err)
+		return nil, false, database.Problem(err)
 	}
 	if len(goals) == 0 {
 		var known bool
 		if err := s.db.QueryRow(ctx, userExistsSQL, q.UserID).Scan(&known); err != nil {
-			return nil, database.Problem(err)
+			return nil, false, database.Problem(err)
 		}
-		if !known {
-			return nil, errUnknownUser
-		}
+		return goals, known, nil
 	}
-	return goals, nil
+	return goals, true, nil
 }
 
 // getSQL: no row = unknown user; a row with NULL id = no such goal.
@@ -122,13 +116,13 @@ var getSQL = sqlOf(psql.Select(goalColumns).From("auth_users u").
 	JoinClause("LEFT JOIN learning_goals g ON g.auth_user_id = u.auth_user_id AND g.id = ?", int64(0)).
 	Where("u.auth_user_id = ?", ""))
 
-// Get returns one goal of a user.
-func (s *Store) Get(ctx context.Context, userID string, id int64) (Goal, error) {
+// Get returns one goal of a user (ErrNotFound) and whether the user has a local reference.
+func (s *Store) Get(ctx context.Context, userID string, id int64) (Goal, bool, error) {
 	g, err := scanNullableGoal(s.db.QueryRow(ctx, getSQL, id, userID), userID)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Goal{}, errUnknownUser
+		return Goal{}, false, nil
 	}
-	return g, err
+	return g, true, err
 }
 
 func scanNullableGoal(row pgx.Row, userID string) (Goal, error) {
@@ -162,13 +156,13 @@ var createSQL = sqlOf(psql.Insert("learning_goals").
 		Where("EXISTS (SELECT 1 FROM auth_users WHERE auth_user_id = ?)", "")).
 	Suffix(returning))
 
-// Create inserts a goal; errUnknownUser when the user has no reference.
-func (s *Store) Create(ctx context.Context, g Goal) (Goal, error) {
+// Create inserts a goal, reporting whether the user has a local reference.
+func (s *Store) Create(ctx context.Context, g Goal) (Goal, bool, error) {
 	out, err := scanGoal(s.db.QueryRow(ctx, createSQL, g.UserID, g.Title, g.Description, g.Status, g.Streak, g.Status, g.UserID), g.UserID)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Goal{}, errUnknownUser
+		return Goal{}, false, nil
 	}
-	return out, err
+	return out, err == nil, err
 }
 
 func scanGoal(row pgx.Row, userID string) (Goal, error) {
@@ -198,31 +192,34 @@ var updateSQL = sqlOf(psql.Update("learning_goals").
 	Where("(?::bigint[] IS NULL OR version = ANY(?::bigint[]))", nil, nil).
 	Suffix(returning))
 
-// Update applies p to the goal if pre holds: ErrNotFound, ErrPrecondition or errUnknownUser otherwise.
-func (s *Store) Update(ctx context.Context, userID string, id int64, p Patch, pre Precondition) (Goal, error) {
+// Update applies p to the goal if pre holds (else ErrNotFound or
+// ErrPrecondition), reporting whether the user has a local reference.
+func (s *Store) Update(ctx context.Context, userID string, id int64, p Patch, pre Precondition) (Goal, bool, error) {
 	versions := preconditionVersions(pre)
 	g, err := scanGoal(s.db.QueryRow(ctx, updateSQL, p.Title, p.Description, p.Status, p.Streak, p.Status, id, userID, versions, versions), userID)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Goal{}, s.whyNoRow(ctx, userID, id, pre)
+		known, err := s.whyNoRow(ctx, userID, id, pre)
+		return Goal{}, known, err
 	}
-	return g, err
+	return g, true, err
 }
 
 var deleteSQL = sqlOf(psql.Delete("learning_goals").
 	Where("id = ? AND auth_user_id = ?", 0, "").
 	Where("(?::bigint[] IS NULL OR version = ANY(?::bigint[]))", nil, nil))
 
-// Delete removes the goal if pre holds: ErrNotFound, ErrPrecondition or errUnknownUser otherwise.
-func (s *Store) Delete(ctx context.Context, userID string, id int64, pre Precondition) error {
+// Delete removes the goal if pre holds (else ErrNotFound or ErrPrecondition),
+// reporting whether the user has a local reference.
+func (s *Store) Delete(ctx context.Context, userID string, id int64, pre Precondition) (bool, error) {
 	versions := preconditionVersions(pre)
 	tag, err := s.db.Exec(ctx, deleteSQL, id, userID, versions, versions)
 	if err != nil {
-		return database.Problem(err)
+		return false, database.Problem(err)
 	}
 	if tag.RowsAffected() == 0 {
 		return s.whyNoRow(ctx, userID, id, pre)
 	}
-	return nil
+	return true, nil
 }
 
 // preconditionVersions is nil (no condition) or the versions that may match;
@@ -237,17 +234,15 @@ func preconditionVersions(pre Precondition) []int64 {
 	return pre.Versions
 }
 
-// whyNoRow explains a write that touched nothing (the rare path: a second round trip).
-func (s *Store) whyNoRow(ctx context.Context, userID string, id int64, pre Precondition) error {
-	g, err := s.Get(ctx, userID, id)
-	if err != nil {
-		return err
+// whyNoRow explains a write that touched nothing (the rare path: a second
+// round trip): an unknown user, no such goal, or a failed precondition —
+// also when the goal changed between the write and this look.
+func (s *Store) whyNoRow(ctx context.Context, userID string, id int64, pre Precondition) (bool, error) {
+	_, known, err := s.Get(ctx, userID, id)
+	if err != nil || !known {
+		return known, err
 	}
-	if !pre.Matches(g.Version) {
-		return ErrPrecondition
-	}
-	// The goal changed between the write and this look; the caller's view is stale.
-	return ErrPrecondition
+	return true, ErrPrecondition
 }
 
 // ListSQL exposes a list statement to the load run, which replays it in pgbench.

@@ -20,14 +20,12 @@ type handlers struct {
 func NewRoutes(svc *Service) []httpserver.Route {
 	h := &handlers{svc: svc}
 	return []httpserver.Route{
-		{Method: fiber.MethodGet, Path: "/users/me", Access: httpserver.Authenticated, Handler: h.me},
+		{Method: fiber.MethodGet, Path: "/users/me", Access: httpserver.Authenticated, Private: true, Handler: h.me},
 		{Method: fiber.MethodGet, Path: "/users/:auth_user_id", Access: httpserver.Public, Handler: h.public},
 	}
 }
 
 func (h *handlers) me(c *fiber.Ctx) error {
-	// Set first, so that errors from here on are not cached either.
-	c.Set(fiber.HeaderCacheControl, "private, no-store")
 	caller, ok := httpserver.Caller(c)
 	if !ok { // the Guard authenticates this route; never reached
 		return errors.New("profile: /users/me without a verified caller")

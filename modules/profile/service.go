@@ -23,7 +23,7 @@ func NewService(store *Store, users userref.Directory, refresher userref.Refresh
 
 // Public is anyone's public profile; a known id never calls the auth-service.
 func (s *Service) Public(ctx context.Context, userID string) (Profile, error) {
-	return withUser(ctx, s.users, userID, func() (Profile, bool, error) {
+	return userref.WithUser(ctx, s.users, userID, func() (Profile, bool, error) {
 		return s.store.Get(ctx, userID)
 	})
 }
@@ -37,22 +37,4 @@ func (s *Service) Me(ctx context.Context, userID string) (Profile, error) {
 		s.log.Warn("refreshing the caller's identity failed; serving cached data", zap.Error(err))
 	}
 	return s.Public(ctx, userID)
-}
-
-// withUser runs a query that reports whether the user has a local reference.
-// When it has none, the directory resolves the id (tombstone, auth-service)
-// and the query runs once more; a reference that vanished meanwhile is unknown.
-func withUser[T any](ctx context.Context, users userref.Directory, userID string, query func() (T, bool, error)) (T, error) {
-	v, found, err := query()
-	if err != nil || found {
-		return v, err
-	}
-	if err := users.Resolve(ctx, userID); err != nil {
-		return v, err
-	}
-	v, found, err = query()
-	if err == nil && !found {
-		err = userref.ErrUnknown
-	}
-	return v, err
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 
@@ -89,5 +90,7 @@ func (s *Server) routeProblem(c *fiber.Ctx) *problem.Error {
 		return problem.NotFound("no resource at " + strings.Clone(path))
 	}
 	sort.Strings(allow)
-	return problem.MethodNotAllowed(strings.Join(allow, ", "))
+	return problem.MethodNotAllowed(strings.Join(slices.Compact(allow), ", "))
 }
+
+

@@ -39,8 +39,10 @@ type Route struct {
 	Path    string // Fiber syntax: /users/:auth_user_id/goals
 	Access  Access
 	Handler fiber.Handler
-	// Limited routes count against RATE_LIMIT_PER_MINUTE (every API route; not health probes).
+	// Unlimited routes (health probes, documents) skip RATE_LIMIT_PER_MINUTE.
 	Unlimited bool
+	// Private answers, errors included, carry Cache-Control: private, no-store.
+	Private bool
 }
 
 // matches reports whether a concrete path fits the route's pattern; used to

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"slices"
 	"strings"
 	"time"
 
@@ -78,6 +79,10 @@ func New(cfg config.Config, log *zap.Logger, m *metrics.HTTP, opts Options) (*Se
 		}))
 	}
 	routes := append(probeRoutes(opts.Checks, opts.Registry), opts.Routes...)
+	// Value groups arrive in random order (dig shuffles them) and Fiber
+	// matches in mounting order: mount a literal segment before a parameter
+	// at the same place, so /users/me wins over /users/:auth_user_id.
+	slices.SortStableFunc(routes, literalsFirst)
 	for _, r := range routes {
 		if err := s.mount(r, opts.Guard); err != nil {
 			return nil, err
@@ -97,6 +102,9 @@ func (s *Server) mount(r Route, guard *Guard) error {
 	}
 	if !r.Unlimited && s.deadline > 0 {
 		handlers = append([]fiber.Handler{s.withDeadline}, handlers...)
+	}
+	if r.Private {
+		handlers = append([]fiber.Handler{noStore}, handlers...)
 	}
 	handlers = append(handlers, r.Handler)
 	if r.Method == fiber.MethodGet {
@@ -154,6 +162,11 @@ func (s *Server) withDeadline(c *fiber.Ctx) error {
 	return c.Next()
 }
 
+func noStore(c *fiber.Ctx) error {
+	c.Set(fiber.HeaderCacheControl, "private, no-store")
+	return c.Next()
+}
+
 func securityHeaders(c *fiber.Ctx) error {
 	h := &c.Response().Header
 	h.Set("X-Content-Type-Options", "nosniff")
@@ -161,4 +174,19 @@ func securityHeaders(c *fiber.Ctx) error {
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
 	return c.Next()
+}
+
+// literalsFirst compares route patterns segment by segment, a literal
+// segment before a parameter; otherwise the order is kept (stable sort).
+func literalsFirst(a, b Route) int {
+	as, bs := strings.Split(a.Path, "/"), strings.Split(b.Path, "/")
+	for i := 0; i < len(as) && i < len(bs); i++ {
+		if ap, bp := strings.HasPrefix(as[i], ":"), strings.HasPrefix(bs[i], ":"); ap != bp {
+			if ap {
+				return 1
+			}
+			return -1
+		}
+	}
+	return len(as) - len(bs)
 }

@@ -65,11 +65,18 @@ func Decode(s, scope string) (Cursor, error) {
 	}
 	micros, err1 := strconv.ParseInt(parts[1], 36, 64)
 	id, err2 := strconv.ParseInt(parts[2], 36, 64)
-	if err1 != nil || err2 != nil || id < 1 {
+	if err1 != nil || err2 != nil || id < 1 || micros < minMicros || micros > maxMicros {
 		return Cursor{}, ErrCursor
 	}
 	return Cursor{At: time.UnixMicro(micros).UTC(), ID: id}, nil
 }
+
+// A forged cursor outside the years 1–9999 is the client's mistake (400),
+// not a database error; real positions always lie within.
+var (
+	minMicros = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC).UnixMicro()
+	maxMicros = time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC).UnixMicro()
+)
 
 // Scope names a list for cursor binding: the user and every filter value.
 func Scope(user string, filters ...string) string {

@@ -36,3 +36,23 @@ type Refresher interface {
 	// configured or does not answer, so callers fall back to cached data.
 	Refresh(ctx context.Context, id string) (bool, error)
 }
+
+// WithUser runs a query that also reports whether the user has a local
+// reference. When it has none, the directory resolves the id (tombstone,
+// auth-service) and the query runs once more; a reference that vanished in
+// between is unknown. The directory's errors come back as they are; Problem
+// maps them to 404 and 503.
+func WithUser[T any](ctx context.Context, d Directory, id string, query func() (T, bool, error)) (T, error) {
+	v, found, err := query()
+	if err != nil || found {
+		return v, err
+	}
+	if err := d.Resolve(ctx, id); err != nil {
+		return v, err
+	}
+	v, found, err = query()
+	if err == nil && !found {
+		err = ErrUnknown
+	}
+	return v, err
+}
