@@ -114,6 +114,12 @@ func Backfill(ctx context.Context, db *pgxpool.Pool, src BackfillSource, opt Bac
 	}
 	defer conn.Release()
 	b := &backfill{conn: conn.Conn(), src: src, opt: opt, seen: "auth_user_backfill_seen"}
+	// Commits need not wait for the disk: a crash that loses the last batches
+	// also empties the (unlogged) progress, and the next run simply redoes them.
+	if _, err := b.conn.Exec(ctx, "SET synchronous_commit = off"); err != nil {
+		return BackfillResult{}, err
+	}
+	defer func() { _, _ = b.conn.Exec(context.WithoutCancel(ctx), "RESET synchronous_commit") }()
 	if opt.DryRun {
 		b.seen = "pg_temp.auth_user_backfill_dry_seen"
 		if _, err := b.conn.Exec(ctx, "CREATE TEMP TABLE auth_user_backfill_dry_seen (auth_user_id text NOT NULL)"); err != nil {
