@@ -92,5 +92,3 @@ func (s *Server) routeProblem(c *fiber.Ctx) *problem.Error {
 	sort.Strings(allow)
 	return problem.MethodNotAllowed(strings.Join(slices.Compact(allow), ", "))
 }
-
-

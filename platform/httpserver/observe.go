@@ -9,6 +9,8 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"go.uber.org/zap"
+
+	"usersvc/platform/metrics"
 )
 
 const (
@@ -72,13 +74,35 @@ func (s *Server) observe(c *fiber.Ctx) error {
 	status := c.Response().StatusCode()
 	route := routePattern(c)
 	elapsed := time.Since(start)
-	s.metrics.Requests.WithLabelValues(c.Method(), route, strconv.Itoa(status)).Inc()
-	s.metrics.Duration.WithLabelValues(c.Method(), route).Observe(elapsed.Seconds())
+	s.instruments(c, route).Done(status, elapsed.Seconds())
 	if ce := s.log.Check(zap.InfoLevel, "request"); ce != nil {
 		ce.Write(zap.String("request_id", id), zap.String("method", c.Method()), zap.String("route", route),
 			zap.Int("status", status), zap.Duration("duration", elapsed), zap.String("user", callerForLog(c)))
 	}
 	return nil
+}
+
+// instruments are the metrics of the matched route (methods share a Fiber
+// route only for HEAD, whose requests count as GET's).
+func (s *Server) instruments(c *fiber.Ctx, route string) *metrics.RouteInstruments {
+	if route == "unmatched" {
+		m := knownMethod(c.Method())
+		return s.metrics.For(unmatchedKey{m}, m, route)
+	}
+	r := c.Route()
+	return s.metrics.For(r, r.Method, route)
+}
+
+type unmatchedKey struct{ method string }
+
+// knownMethod bounds the label values a client can create.
+func knownMethod(m string) string {
+	switch m {
+	case fiber.MethodGet, fiber.MethodHead, fiber.MethodPost, fiber.MethodPut, fiber.MethodPatch,
+		fiber.MethodDelete, fiber.MethodOptions, fiber.MethodConnect, fiber.MethodTrace:
+		return m
+	}
+	return "OTHER"
 }
 
 // routePattern is the matched route's pattern (bounded label cardinality), or "unmatched".

@@ -2,6 +2,8 @@
 package metrics
 
 import (
+	"sync"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.uber.org/fx"
@@ -22,6 +24,7 @@ func NewRegistry() *prometheus.Registry {
 type HTTP struct {
 	Requests *prometheus.CounterVec
 	Duration *prometheus.HistogramVec
+	routes   sync.Map // route key → *RouteInstruments
 }
 
 // NewHTTP registers http_requests_total and http_request_duration_seconds.
