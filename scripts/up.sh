@@ -111,8 +111,13 @@ if [[ -d cmd/devauth ]]; then
 	log "go build -o bin/devauth ./cmd/devauth"
 	go build -o bin/devauth ./cmd/devauth
 	DEVAUTH_URL="http://$DEVAUTH_ADDR"
-	# devauth's own listen address: HTTP_ADDR / DEVAUTH_ADDR (adjust here if cmd/devauth reads another name).
-	HTTP_ADDR="$DEVAUTH_ADDR" DEVAUTH_ADDR="$DEVAUTH_ADDR" setsid bin/devauth </dev/null >>"$STACK/devauth.log" 2>&1 &
+	# devauth keeps its users in a database of its own, so their ids survive a restart.
+	if [[ "$(psql_admin -tAc "SELECT 1 FROM pg_database WHERE datname = 'devauth'")" != 1 ]]; then
+		log "creating database devauth (the development auth-service's users)"
+		psql_admin -c "CREATE DATABASE devauth OWNER usersvc ENCODING 'UTF8'"
+	fi
+	DEVAUTH_ADDR="$DEVAUTH_ADDR" DEVAUTH_DATABASE_URL="postgres://usersvc:usersvc@127.0.0.1:$PG_PORT/devauth?sslmode=disable" \
+		setsid bin/devauth </dev/null >>"$STACK/devauth.log" 2>&1 &
 	echo $! >"$STACK/devauth.pid"
 	export AUTH_SERVICE_URL="$DEVAUTH_URL"
 	echo "AUTH_SERVICE_URL=$DEVAUTH_URL" >>"$STACK/env"
@@ -126,6 +131,52 @@ setsid bin/usersvc consume </dev/null >>"$STACK/consume.log" 2>&1 &
 echo $! >"$STACK/consume.pid"
 log "consume started (pid $(cat "$STACK/consume.pid"), health http://$CONSUMER_HEALTH_ADDR/health, log .stack/consume.log)"
 
+# --- a demo user and its token (through devauth) ---------------------------------------------
+# wait_ok URL SECONDS: true once URL answers 2xx.
+wait_ok() {
+	local i
+	for ((i = 0; i < $2 * 10; i++)); do
+		curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+DEMO=""
+if [[ -n "${DEVAUTH_URL:-}" ]] && command -v curl >/dev/null; then
+	# The consumer must have declared its queue before the event is published, or the event is lost.
+	wait_ok "$DEVAUTH_URL/health" 20 || log "warning: devauth does not answer (see .stack/devauth.log)"
+	wait_ok "http://$CONSUMER_HEALTH_ADDR/ready" 30 || log "warning: the consumer is not ready (see .stack/consume.log)"
+	resp=$(curl -fsS -X POST "$DEVAUTH_URL/users" -H 'Content-Type: application/json' \
+		-d '{"email":"demo@example.com","username":"demo"}' 2>/dev/null || true)
+	TOKEN=$(sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p' <<<"$resp")
+	DEMO_ID=$(sed -n 's/.*"id":\([0-9][0-9]*\).*/\1/p' <<<"$resp")
+	if [[ -n "$TOKEN" && -n "$DEMO_ID" ]]; then
+		API="http://$HTTP_ADDR"
+		DEMO=$(
+			cat <<EOT
+  Demo user $DEMO_ID (demo@example.com), created through devauth; its token is valid for 1 hour:
+
+    export TOKEN=$TOKEN
+
+    curl -s $API/users/me -H "Authorization: Bearer \$TOKEN"
+    curl -s -X POST $API/users/$DEMO_ID/badges -H "Authorization: Bearer \$TOKEN" \\
+         -H 'Content-Type: application/json' -d '{"name":"First Steps"}'
+    curl -s -X POST $API/users/$DEMO_ID/goals -H "Authorization: Bearer \$TOKEN" \\
+         -H 'Content-Type: application/json' -d '{"title":"Learn Go"}'
+    curl -s $API/users/$DEMO_ID
+    curl -s $API/users/$DEMO_ID/goals
+
+  More users (each publishes UserCreated) and tokens, from devauth:
+    curl -s -X POST $DEVAUTH_URL/users -H 'Content-Type: application/json' -d '{"email":"you@example.com","username":"you"}'
+    curl -s -X POST $DEVAUTH_URL/tokens -H 'Content-Type: application/json' -d '{"sub":"ops","scope":"users:admin"}'
+    curl -s -X DELETE $DEVAUTH_URL/users/$DEMO_ID     # UserDeleted: the user's badges and goals go too
+EOT
+		)
+	else
+		log "warning: could not create the demo user through devauth (see .stack/devauth.log)"
+	fi
+fi
+
 cat >&2 <<EOF
 
   usersvc is starting on http://$HTTP_ADDR
@@ -134,6 +185,8 @@ cat >&2 <<EOF
     settings .stack/env   (set -a; . .stack/env; set +a  to use bin/usersvc by hand)
   Ctrl-C stops the API only; 'make down' stops the API, the consumer, RabbitMQ and PostgreSQL.
 
+${DEMO:+$DEMO
+}
 EOF
 echo $$ >"$STACK/serve.pid"
 exec bin/usersvc serve
