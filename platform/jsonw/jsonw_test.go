@@ -1,0 +1,42 @@
+package jsonw
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+)
+
+func TestStringMatchesEncodingJSON(t *testing.T) {
+	for _, s := range []string{"", "plain", `quote " and \ backslash`, "tab\tnew\nline\r", "\x00\x1f", "<a&b>", "ünïcödé 語", "\u2028\u2029", "bad \xff utf8"} {
+		want, _ := json.Marshal(s)
+		if got := String(nil, s); string(got) != string(want) {
+			t.Errorf("String(%q) = %s, want %s", s, got, want)
+		}
+	}
+}
+
+func TestTime(t *testing.T) {
+	at := time.Date(2024, 5, 1, 12, 0, 0, 5000, time.FixedZone("x", 3600))
+	if got := string(Time(nil, at)); got != `"2024-05-01T11:00:00.000005Z"` {
+		t.Fatalf("Time = %s", got)
+	}
+	if got := string(NullableTime(nil, nil)); got != "null" {
+		t.Fatalf("NullableTime(nil) = %s", got)
+	}
+}
+
+func FuzzString(f *testing.F) {
+	f.Add("hello")
+	f.Add("\xff\xfe<>&\u2028")
+	f.Fuzz(func(t *testing.T, s string) {
+		out := String(nil, s)
+		var back string
+		if err := json.Unmarshal(out, &back); err != nil {
+			t.Fatalf("invalid JSON %q for %q: %v", out, s, err)
+		}
+		want, _ := json.Marshal(s)
+		if string(out) != string(want) {
+			t.Fatalf("String(%q) = %s, encoding/json says %s", s, out, want)
+		}
+	})
+}
