@@ -214,7 +214,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		}
 		delay := c.opts.Reconnect.Delay(failures)
 		failures++
-		c.log.Warn("broker connection lost; reconnecting", zap.Uint64("generation", gen), zap.Error(err), zap.Duration("in", delay))
+		c.log.Warn("broker session ended; reconnecting", zap.Uint64("generation", gen), zap.Error(err), zap.Duration("in", delay))
 		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():

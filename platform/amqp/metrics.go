@@ -43,7 +43,7 @@ func NewMetrics(r prometheus.Registerer) *Metrics {
 			Name: "event_retries_total", Help: "In-process retries of deliveries kept in hand after a transient failure.",
 		}),
 		Reconnects: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "amqp_reconnects_total", Help: "Connections to the broker opened after the first one.",
+			Name: "amqp_reconnects_total", Help: "Connection attempts after the first (a lost connection, then every failed redial).",
 		}),
 		Connected: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "amqp_connected", Help: "1 while the consumer holds a consuming channel.",
