@@ -65,7 +65,7 @@ type BackfillOptions struct {
 	// Checker confirms each orphan is gone (the auth-service); required by DeleteOrphans.
 	Checker  OrphanChecker
 	Progress BackfillProgress // nil: none
-	Log      io.Writer        // the operator's log (stderr); nil: discarded
+	Log      io.Writer        // the operator's log (stderr), written from two goroutines; nil: discarded
 }
 
 // BackfillResult counts what the run (including the interrupted part it resumed) did.
