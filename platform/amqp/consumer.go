@@ -313,6 +313,9 @@ type inbound struct {
 // closed; the deliveries gathered from it are then dropped, unsettled, for
 // the broker to redeliver.
 func (c *Consumer) collect(ctx context.Context, deliveries <-chan amqp091.Delivery) (batch []inbound, open bool) {
+	if ctx.Err() != nil { // select picks at random when both are ready
+		return nil, true
+	}
 	select {
 	case <-ctx.Done():
 		return nil, true
