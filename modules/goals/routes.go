@@ -1,13 +1,15 @@
 package goals
 
 import (
+	"context"
 	"errors"
 	"net/url"
 	"strconv"
-	"sync"
 
 	"github.com/gofiber/fiber/v2"
 
+	"usersvc/platform/coalesce"
+	"usersvc/platform/database"
 	"usersvc/platform/httpserver"
 	"usersvc/platform/page"
 	"usersvc/platform/problem"
@@ -18,6 +20,8 @@ import (
 type Handlers struct {
 	store     *Store
 	directory userref.Directory
+	// lists coalesces identical concurrent list requests (see platform/coalesce).
+	lists coalesce.Group[listKey, listPage]
 }
 
 // NewHandlers builds the handlers.
@@ -41,40 +45,72 @@ func Routes(h *Handlers) []httpserver.Route {
 	}
 }
 
-// bufPool recycles response buffers; a goal list is a few kilobytes.
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
-
 func (h *Handlers) list(c *fiber.Ctx) error {
 	userID := c.Params(httpserver.UserParam)
 	q, err := parseListQuery(c, userID)
 	if err != nil {
 		return err
 	}
-	goals, err := userref.WithUser(c.UserContext(), h.directory, userID, func() ([]Goal, bool, error) {
-		return h.store.List(c.UserContext(), q)
+	q.UserID = string([]byte(userID)) // the key outlives Fiber's buffer
+	result, err := h.lists.Do(c.UserContext(), q.key(), func(ctx context.Context) (listPage, error) {
+		return h.listPage(ctx, q)
 	})
 	if err != nil {
 		return goalProblem(err)
 	}
+	if result.link != "" {
+		c.Set(fiber.HeaderLink, result.link)
+	}
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	c.Response().SetBody(result.body) // copies: the page may be shared with concurrent requests
+	return nil
+}
+
+// listPage is one encoded page of goals, shareable between identical concurrent requests.
+type listPage struct {
+	body []byte
+	link string
+}
+
+// listKey identifies a page: requests with the same key get the same answer.
+type listKey struct {
+	user, status string
+	afterMicros  int64
+	afterID      int64
+	limit        int
+}
+
+func (q ListQuery) key() listKey {
+	k := listKey{user: q.UserID, status: q.Status, limit: q.Limit}
+	if q.After != nil {
+		k.afterMicros, k.afterID = q.After.At.UnixMicro(), q.After.ID
+	}
+	return k
+}
+
+func (h *Handlers) listPage(ctx context.Context, q ListQuery) (listPage, error) {
+	goals, err := userref.WithUser(ctx, h.directory, q.UserID, func() ([]Goal, bool, error) {
+		return h.store.List(ctx, q)
+	})
+	if err != nil {
+		return listPage{}, err
+	}
+	var p listPage
 	if len(goals) > q.Limit {
 		last := goals[q.Limit-1]
-		c.Set(fiber.HeaderLink, nextLink(c, userID, q, page.Cursor{At: last.CreatedAt, ID: last.ID}))
+		p.link = nextLink(q, page.Cursor{At: last.CreatedAt, ID: last.ID})
 		goals = goals[:q.Limit]
 	}
-	bp := bufPool.Get().(*[]byte)
-	b := append((*bp)[:0], '[')
+	b := make([]byte, 0, 64+len(goals)*320)
+	b = append(b, '[')
 	for i := range goals {
 		if i > 0 {
 			b = append(b, ',')
 		}
 		b = goals[i].AppendJSON(b)
 	}
-	b = append(b, ']')
-	c.Response().SetBody(b) // copies, so the buffer can go back to the pool
-	*bp = b
-	bufPool.Put(bp)
-	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
-	return nil
+	p.body = append(b, ']')
+	return p, nil
 }
 
 func parseListQuery(c *fiber.Ctx, userID string) (ListQuery, error) {
@@ -92,7 +128,8 @@ func parseListQuery(c *fiber.Ctx, userID string) (ListQuery, error) {
 	return ListQuery{UserID: userID, Status: status, Limit: limit, After: after}, nil
 }
 
-func nextLink(c *fiber.Ctx, userID string, q ListQuery, after page.Cursor) string {
+func nextLink(q ListQuery, after page.Cursor) string {
+	userID := q.UserID
 	keep := url.Values{}
 	if q.Status != "" {
 		keep.Set("status", q.Status)
@@ -189,7 +226,7 @@ func goalProblem(err error) error {
 	case errors.Is(err, ErrPrecondition):
 		return problem.PreconditionFailed("If-Match does not match the goal's current ETag")
 	default:
-		return userref.Problem(err)
+		return database.Problem(userref.Problem(err))
 	}
 }
 

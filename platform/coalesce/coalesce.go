@@ -1,0 +1,90 @@
+// Package coalesce collapses identical concurrent reads into one, without
+// ever serving a stale answer: a caller only shares a read that starts after
+// it arrived, so it sees every write committed before its request.
+//
+// Per key at most one read runs and one waits. A caller arriving while a
+// read runs joins the waiting one (or becomes it); when the running read
+// ends, the waiting one starts. Under load, a hot key costs at most one
+// database round trip per round-trip time instead of one per request.
+package coalesce
+
+import (
+	"context"
+	"sync"
+)
+
+// Group coalesces reads by key.
+type Group[K comparable, V any] struct {
+	mu      sync.Mutex
+	entries map[K]*entry[V]
+}
+
+type entry[V any] struct {
+	running *call[V]
+	waiting *call[V]
+}
+
+type call[V any] struct {
+	start chan struct{} // closed when the call may run (a waiting call's turn)
+	done  chan struct{} // closed when v and err are set
+	v     V
+	err   error
+}
+
+// Do returns fn's result for key, from a read that started after Do was called.
+// fn is run by one of the callers sharing it, with that caller's context.
+func (g *Group[K, V]) Do(ctx context.Context, key K, fn func(context.Context) (V, error)) (V, error) {
+	g.mu.Lock()
+	if g.entries == nil {
+		g.entries = make(map[K]*entry[V])
+	}
+	e := g.entries[key]
+	if e == nil {
+		e = &entry[V]{}
+		g.entries[key] = e
+	}
+	if w := e.waiting; w != nil { // a read that has not started yet: share it
+		g.mu.Unlock()
+		return wait(ctx, w)
+	}
+	c := &call[V]{start: make(chan struct{}), done: make(chan struct{})}
+	if e.running == nil {
+		e.running = c
+		close(c.start)
+	} else {
+		e.waiting = c
+	}
+	g.mu.Unlock()
+
+	<-c.start // our turn: the previous read ended (it does not wait on us, so no cancellation here)
+	c.v, c.err = fn(ctx)
+	close(c.done)
+	g.finish(key, e, c)
+	return c.v, c.err
+}
+
+// finish hands the key to the waiting read, if any.
+func (g *Group[K, V]) finish(key K, e *entry[V], c *call[V]) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if e.running != c {
+		return
+	}
+	e.running = e.waiting
+	e.waiting = nil
+	if e.running == nil {
+		delete(g.entries, key)
+		return
+	}
+	close(e.running.start)
+}
+
+func wait[V any](ctx context.Context, c *call[V]) (V, error) {
+	select {
+	case <-c.done:
+		return c.v, c.err
+	case <-ctx.Done():
+		var zero V
+		return zero, ctx.Err()
+	}
+}
