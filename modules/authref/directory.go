@@ -51,12 +51,48 @@ func (d *Directory) Claim(ctx context.Context, id string) error {
 	if deleted {
 		return userref.ErrDeleted
 	}
+	if created {
+		if err := d.settle(ctx, id); err != nil {
+			return err
+		}
+	}
 	if created && d.auth.Enabled() {
 		// Enrichment is best effort and must not slow the caller's first request.
 		go d.enrich(id)
 	}
 	return nil
 }
+
+// settle closes the race between a just-in-time reference and a UserDeleted
+// applied at the same moment (whose tombstone the claim's snapshot could not
+// see): under the same per-user lock the lifecycle handler takes, a
+// tombstone that exists now wins and the new reference goes. It runs only
+// when a reference was just created.
+func (d *Directory) settle(ctx context.Context, id string) error {
+	tx, err := d.db.Begin(ctx)
+	if err != nil {
+		return database.Problem(err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	if _, err := tx.Exec(ctx, lockUserSQL, id); err != nil {
+		return database.Problem(err)
+	}
+	tag, err := tx.Exec(ctx, dropIfTombstonedSQL, id)
+	if err != nil {
+		return database.Problem(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return database.Problem(err)
+	}
+	if tag.RowsAffected() > 0 {
+		return userref.ErrDeleted
+	}
+	return nil
+}
+
+const dropIfTombstonedSQL = `
+DELETE FROM auth_users
+WHERE auth_user_id = $1 AND EXISTS (SELECT 1 FROM auth_user_tombstones WHERE auth_user_id = $1)`
 
 const lookupSQL = `
 SELECT EXISTS (SELECT 1 FROM auth_users WHERE auth_user_id = $1),

@@ -1,0 +1,190 @@
+package authref_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"usersvc/modules/authref"
+	"usersvc/platform/authclient"
+	"usersvc/platform/config"
+	"usersvc/platform/database"
+	"usersvc/platform/userref"
+)
+
+// fakeAuth serves GET /users/{id} for the ids it knows; down makes it fail.
+type fakeAuth struct {
+	mu    sync.Mutex
+	users map[string]string // id → username
+	down  bool
+	calls int
+}
+
+func (f *fakeAuth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	if f.down {
+		http.Error(w, "down", http.StatusBadGateway)
+		return
+	}
+	id := strings.TrimPrefix(r.URL.Path, "/users/")
+	name, ok := f.users[id]
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write([]byte(`{"id":"` + id + `","email":"` + id + `@example.com","username":"` + name + `"}`))
+}
+
+func newDirectory(t *testing.T, auth *fakeAuth) (*authref.Directory, *evWorld) {
+	t.Helper()
+	w := newEvWorld(t)
+	cfg := config.Config{AuthServiceTimeout: time.Second}
+	if auth != nil {
+		srv := httptest.NewServer(auth)
+		t.Cleanup(srv.Close)
+		cfg.AuthServiceURL = srv.URL
+	}
+	return authref.NewDirectory(&database.Pool{Pool: w.pool}, authclient.New(cfg, zap.NewNop()), zap.NewNop()), w
+}
+
+func TestClaimCreatesOnceEvenUnderConcurrentFirstRequests(t *testing.T) {
+	t.Parallel()
+	d, w := newDirectory(t, nil)
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs <- d.Claim(context.Background(), "jit") }()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.expect("jit", true, "<null>", "<null>")
+}
+
+func TestClaimRefusesATombstone(t *testing.T) {
+	t.Parallel()
+	d, w := newDirectory(t, nil)
+	if _, err := w.pool.Exec(context.Background(), `INSERT INTO auth_user_tombstones VALUES ('gone', now())`); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Claim(context.Background(), "gone"); !errors.Is(err, userref.ErrDeleted) {
+		t.Fatalf("claim of a deleted id: %v", err)
+	}
+	if w.ref("gone").exists {
+		t.Fatal("a deleted id came back")
+	}
+}
+
+// TestClaimLosesToAConcurrentDelete replays the race the settle step closes:
+// the claim's snapshot missed a tombstone committed while it inserted.
+func TestClaimLosesToAConcurrentDelete(t *testing.T) {
+	t.Parallel()
+	d, w := newDirectory(t, nil)
+	ctx := context.Background()
+	tx, err := w.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The lifecycle handler's transaction: per-user lock, tombstone, not yet committed.
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(1095062086, hashtext('racer'))`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO auth_user_tombstones VALUES ('racer', now())`); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- d.Claim(ctx, "racer") }()
+	time.Sleep(200 * time.Millisecond) // the claim inserts, then waits for the lock
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; !errors.Is(err, userref.ErrDeleted) {
+		t.Fatalf("claim racing a delete: %v", err)
+	}
+	if r := w.ref("racer"); r.exists || r.tombstone == nil {
+		t.Fatalf("want only the tombstone, got %+v", r)
+	}
+}
+
+func TestResolve(t *testing.T) {
+	t.Parallel()
+	auth := &fakeAuth{users: map[string]string{"known": "kay"}}
+	d, w := newDirectory(t, auth)
+	ctx := context.Background()
+	if _, err := w.pool.Exec(ctx, `INSERT INTO auth_user_tombstones VALUES ('gone', now()); INSERT INTO auth_users (auth_user_id) VALUES ('local')`); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		id   string
+		down bool
+		want error
+	}{
+		{"local", true, nil}, // a local reference answers without the auth-service
+		{"gone", false, userref.ErrDeleted},
+		{"known", false, nil},
+		{"stranger", false, userref.ErrUnknown},
+		{"other", true, userref.ErrUnavailable},
+	}
+	for _, tc := range cases {
+		auth.mu.Lock()
+		auth.down = tc.down
+		auth.mu.Unlock()
+		if err := d.Resolve(ctx, tc.id); !errors.Is(err, tc.want) && !(tc.want == nil && err == nil) {
+			t.Errorf("Resolve(%s) = %v, want %v", tc.id, err, tc.want)
+		}
+	}
+	w.expect("known", true, "known@example.com", "kay")
+	// A 404 is remembered: asking again does not reach the auth-service.
+	auth.mu.Lock()
+	before := auth.calls
+	auth.mu.Unlock()
+	_ = d.Resolve(ctx, "stranger")
+	auth.mu.Lock()
+	after := auth.calls
+	auth.mu.Unlock()
+	if after != before {
+		t.Fatalf("the cached 404 was asked again (%d calls → %d)", before, after)
+	}
+}
+
+func TestRefreshUpdatesButNeverCreates(t *testing.T) {
+	t.Parallel()
+	auth := &fakeAuth{users: map[string]string{"ada": "ada-new", "admin": "root"}}
+	d, w := newDirectory(t, auth)
+	ctx := context.Background()
+	if _, err := w.pool.Exec(ctx, `INSERT INTO auth_users (auth_user_id, username) VALUES ('ada', 'ada-old')`); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := d.Refresh(ctx, "ada"); !ok || err != nil {
+		t.Fatalf("refresh: %v %v", ok, err)
+	}
+	w.expect("ada", true, "ada@example.com", "ada-new")
+	if _, err := d.Refresh(ctx, "admin"); err != nil {
+		t.Fatal(err)
+	}
+	if w.ref("admin").exists {
+		t.Fatal("refresh created a reference")
+	}
+	auth.mu.Lock()
+	auth.down = true
+	auth.mu.Unlock()
+	if ok, err := d.Refresh(ctx, "ada"); ok || err != nil {
+		t.Fatalf("an outage must degrade quietly: %v %v", ok, err)
+	}
+}
+
