@@ -7,6 +7,11 @@
 #
 #   scripts/bench-goals.sh [DURATION_SECONDS] [CONNECTIONS] [GOALS_PER_USER]
 #
+# BENCH_MODE=hot (default) asks for one user's list, as a popular profile
+# page would; BENCH_MODE=spread spreads requests over 1,000 users (wrk then
+# runs a Lua script per request, which costs it some speed, and pgbench draws
+# the user at random in the same way).
+#
 # It starts its own throwaway PostgreSQL (unless BENCH_DATABASE_URL names a
 # superuser URL to use), builds and starts `usersvc serve` with the rate
 # limiter off, and stops everything it started.
@@ -53,9 +58,15 @@ SQL
 
 # The exact statement the service prepares for GET /users/{id}/goals (no filter, first page).
 QUERY=$(go run ./modules/goals/internal/printsql)
-QUERY=${QUERY//\$1/\'user500\'}
+MODE=${BENCH_MODE:-hot}
 QUERY=${QUERY//\$2/51}
-printf '%s;\n' "$QUERY" >"$ROOT/bin/bench-goals.sql"
+if [[ "$MODE" == spread ]]; then
+	printf '\\set uid random(1, 1000)\n%s;\n' "${QUERY//\$1/\'user\' || :uid}" >"$ROOT/bin/bench-goals.sql"
+	WRK_ARGS=(-s "$ROOT/scripts/bench-spread.lua")
+else
+	printf '%s;\n' "${QUERY//\$1/\'user500\'}" >"$ROOT/bin/bench-goals.sql"
+	WRK_ARGS=()
+fi
 
 DATABASE_URL="$DB_URL" SECRET_KEY=$(bin/usersvc gen-secret) HTTP_ADDR="$HTTP_ADDR" \
 	RATE_LIMIT_PER_MINUTE=0 DATABASE_POOL_SIZE="$CONNS" DATABASE_MAX_OVERFLOW=0 \
@@ -67,9 +78,9 @@ curl -fs "http://$HTTP_ADDR/users/user500/goals" | head -c 300 >&2; echo >&2
 log "pgbench -M prepared -c $CONNS -j 2 -T $DURATION (the service's SELECT, $GOALS rows)"
 PGB=$(pgbench -n -M prepared -c "$CONNS" -j 2 -T "$DURATION" -f "$ROOT/bin/bench-goals.sql" "$DB_URL" 2>&1 | awk '/^tps/ {print $3; exit}')
 log "wrk -c $CONNS -t 2 -d ${DURATION}s GET /users/user500/goals"
-WRK_OUT=$(wrk -c "$CONNS" -t 2 -d "${DURATION}s" --latency "http://$HTTP_ADDR/users/user500/goals")
+WRK_OUT=$(wrk -c "$CONNS" -t 2 -d "${DURATION}s" --latency "${WRK_ARGS[@]}" "http://$HTTP_ADDR/users/user500/goals")
 echo "$WRK_OUT" >&2
 RPS=$(echo "$WRK_OUT" | awk '/^Requests\/sec/ {print $2}')
 NON2XX=$(echo "$WRK_OUT" | awk '/Non-2xx/ {print $NF}')
 [[ -n "$NON2XX" ]] && log "warning: $NON2XX non-2xx responses"
-printf 'pgbench_tps=%s service_rps=%s ratio=%s\n' "$PGB" "$RPS" "$(awk -v a="$RPS" -v b="$PGB" 'BEGIN { printf "%.2f", a / b }')"
+printf 'mode=%s connections=%s goals=%s pgbench_tps=%s service_rps=%s ratio=%s\n' "$MODE" "$CONNS" "$GOALS" "$PGB" "$RPS" "$(awk -v a="$RPS" -v b="$PGB" 'BEGIN { printf "%.2f", a / b }')"

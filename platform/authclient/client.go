@@ -62,8 +62,15 @@ type Client struct {
 	notFound map[string]time.Time // id → expiry
 }
 
+// breakerOpenFor is how long the breaker stays open before one probe.
+const breakerOpenFor = 10 * time.Second
+
 // New builds the client from AUTH_SERVICE_URL and AUTH_SERVICE_TIMEOUT.
 func New(cfg config.Config, log *zap.Logger) *Client {
+	return newClient(cfg, log, breakerOpenFor)
+}
+
+func newClient(cfg config.Config, log *zap.Logger, openFor time.Duration) *Client {
 	c := &Client{
 		base:     cfg.AuthServiceURL,
 		http:     &http.Client{Timeout: cfg.AuthServiceTimeout, Transport: &http.Transport{MaxIdleConnsPerHost: 32, IdleConnTimeout: 90 * time.Second}},
@@ -75,7 +82,7 @@ func New(cfg config.Config, log *zap.Logger) *Client {
 		Name:        "auth-service",
 		MaxRequests: 1,                // one probe when half-open
 		Interval:    30 * time.Second, // counts reset while closed
-		Timeout:     10 * time.Second, // open this long before probing
+		Timeout:     openFor,          // open this long before probing
 		ReadyToTrip: func(cnt gobreaker.Counts) bool { return cnt.ConsecutiveFailures >= 5 },
 		// A 404 is an answer, not a failure of the auth-service.
 		IsSuccessful: func(err error) bool { return err == nil || errors.Is(err, ErrNotFound) },

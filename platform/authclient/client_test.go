@@ -1,0 +1,165 @@
+package authclient
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"usersvc/platform/config"
+)
+
+type server struct {
+	calls atomic.Int64
+	mode  atomic.Value // "ok", "down", "slow"
+}
+
+func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.calls.Add(1)
+	switch s.mode.Load() {
+	case "down":
+		http.Error(w, "boom", http.StatusInternalServerError)
+		return
+	case "slow":
+		time.Sleep(300 * time.Millisecond)
+	}
+	switch {
+	case r.URL.Path == "/users/42":
+		_, _ = w.Write([]byte(`{"id": 42, "email": "ada@example.com", "username": "ada"}`))
+	case r.URL.Path == "/users/liar":
+		_, _ = w.Write([]byte(`{"id": "someone-else"}`))
+	case r.URL.Path == "/users/garbled":
+		_, _ = w.Write([]byte(`<html>`))
+	case r.URL.Path == "/users" && r.URL.Query().Get("offset") == "0":
+		_, _ = w.Write([]byte(`[{"id": 1, "email": null, "username": "a"}, {"id": "b2"}]`))
+	case r.URL.Path == "/users":
+		_, _ = w.Write([]byte(`[]`))
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func newTestClient(t *testing.T, openFor time.Duration) (*Client, *server) {
+	t.Helper()
+	s := &server{}
+	s.mode.Store("ok")
+	srv := httptest.NewServer(s)
+	t.Cleanup(srv.Close)
+	return newClient(config.Config{AuthServiceURL: srv.URL, AuthServiceTimeout: 100 * time.Millisecond}, zap.NewNop(), openFor), s
+}
+
+func TestGet(t *testing.T) {
+	c, _ := newTestClient(t, time.Minute)
+	cases := []struct {
+		id      string
+		want    error
+		wantUID string
+	}{
+		{"42", nil, "42"},
+		{"nobody", ErrNotFound, ""},
+		{"liar", ErrUnavailable, ""},
+		{"garbled", ErrUnavailable, ""},
+	}
+	for _, tc := range cases {
+		u, err := c.Get(context.Background(), tc.id)
+		if !errors.Is(err, tc.want) || u.ID != tc.wantUID {
+			t.Errorf("Get(%s) = %+v, %v; want %v", tc.id, u, err, tc.want)
+		}
+	}
+	u, _ := c.Get(context.Background(), "42")
+	if u.Email == nil || *u.Email != "ada@example.com" || u.Username == nil || *u.Username != "ada" {
+		t.Fatalf("identity fields: %+v", u)
+	}
+}
+
+func TestNotFoundIsCachedBriefly(t *testing.T) {
+	c, s := newTestClient(t, time.Minute)
+	now := time.Now()
+	c.now = func() time.Time { return now }
+	for i := 0; i < 5; i++ {
+		if _, err := c.Get(context.Background(), "nobody"); !errors.Is(err, ErrNotFound) {
+			t.Fatal(err)
+		}
+	}
+	if n := s.calls.Load(); n != 1 {
+		t.Fatalf("unknown ids reached the auth-service %d times", n)
+	}
+	now = now.Add(NotFoundTTL + time.Second)
+	_, _ = c.Get(context.Background(), "nobody")
+	if n := s.calls.Load(); n != 2 {
+		t.Fatalf("the cached 404 outlived its %s: %d calls", NotFoundTTL, n)
+	}
+}
+
+func TestTimeout(t *testing.T) {
+	c, s := newTestClient(t, time.Minute)
+	s.mode.Store("slow")
+	start := time.Now()
+	if _, err := c.Get(context.Background(), "42"); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("a slow auth-service: %v", err)
+	}
+	if d := time.Since(start); d > 250*time.Millisecond {
+		t.Fatalf("the call waited %s, longer than its timeout", d)
+	}
+}
+
+func TestBreakerOpensAndCloses(t *testing.T) {
+	c, s := newTestClient(t, 200*time.Millisecond)
+	s.mode.Store("down")
+	for i := 0; i < 5; i++ {
+		if _, err := c.Get(context.Background(), "42"); !errors.Is(err, ErrUnavailable) {
+			t.Fatal(err)
+		}
+	}
+	if c.BreakerState() != "open" {
+		t.Fatalf("breaker %s after 5 failures", c.BreakerState())
+	}
+	before := s.calls.Load()
+	_, err := c.Get(context.Background(), "42")
+	if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "circuit breaker open") || s.calls.Load() != before {
+		t.Fatalf("an open breaker must fail fast without calling: %v", err)
+	}
+	s.mode.Store("ok")
+	time.Sleep(250 * time.Millisecond)
+	if _, err := c.Get(context.Background(), "42"); err != nil {
+		t.Fatalf("the half-open probe: %v", err)
+	}
+	if c.BreakerState() != "closed" {
+		t.Fatalf("breaker %s after a good probe", c.BreakerState())
+	}
+}
+
+func TestNotFoundDoesNotTripTheBreaker(t *testing.T) {
+	c, _ := newTestClient(t, time.Minute)
+	for i := 0; i < 10; i++ {
+		c.Forget("nobody")
+		_, _ = c.Get(context.Background(), "nobody")
+	}
+	if c.BreakerState() != "closed" {
+		t.Fatal("404s opened the breaker")
+	}
+}
+
+func TestList(t *testing.T) {
+	c, _ := newTestClient(t, time.Minute)
+	users, err := c.List(context.Background(), 100, 0)
+	if err != nil || len(users) != 2 || users[0].ID != "1" || users[1].ID != "b2" || users[0].Email != nil {
+		t.Fatalf("List: %+v %v", users, err)
+	}
+	if users, err := c.List(context.Background(), 100, 100); err != nil || len(users) != 0 {
+		t.Fatalf("last page: %+v %v", users, err)
+	}
+}
+
+func TestNotConfigured(t *testing.T) {
+	c := New(config.Config{}, zap.NewNop())
+	if _, err := c.Get(context.Background(), "42"); !errors.Is(err, ErrNotConfigured) || c.Enabled() {
+		t.Fatalf("%v", err)
+	}
+}
