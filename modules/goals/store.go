@@ -17,10 +17,12 @@ import (
 // pgx's prepared-statement cache; all values are bound parameters.
 type Store struct {
 	db *database.Pool
+	// reads carries list queries, pipelined with other concurrent reads.
+	reads *database.Pipeline
 }
 
 // NewStore builds the store over the pool.
-func NewStore(db *database.Pool) *Store { return &Store{db: db} }
+func NewStore(db *database.Pool, reads *database.Pipeline) *Store { return &Store{db: db, reads: reads} }
 
 var psql = sq.StatementBuilder.PlaceholderFormat(sq.Dollar)
 
@@ -85,20 +87,18 @@ func (s *Store) List(ctx context.Context, q ListQuery) ([]Goal, bool, error) {
 		withCursor = 1
 	}
 	args = append(args, q.Limit+1)
-	rows, err := s.db.Query(ctx, listSQL[withStatus][withCursor], args...)
-	if err != nil {
-		return nil, false, database.Problem(err)
-	}
-	defer rows.Close()
 	goals := make([]Goal, 0, q.Limit+1)
-	for rows.Next() {
-		g := Goal{UserID: q.UserID}
-		if err := rows.Scan(&g.ID, &g.Title, &g.Description, &g.Status, &g.Streak, &g.CreatedAt, &g.UpdatedAt, &g.CompletedAt, &g.Version); err != nil {
-			return nil, false, database.Problem(err)
+	err := s.reads.Query(ctx, listSQL[withStatus][withCursor], args, func(rows pgx.Rows) error {
+		for rows.Next() {
+			g := Goal{UserID: q.UserID}
+			if err := rows.Scan(&g.ID, &g.Title, &g.Description, &g.Status, &g.Streak, &g.CreatedAt, &g.UpdatedAt, &g.CompletedAt, &g.Version); err != nil {
+				return err
+			}
+			goals = append(goals, g)
 		}
-		goals = append(goals, g)
-	}
-	if err := rows.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, false, database.Problem(err)
 	}
 	if len(goals) == 0 {

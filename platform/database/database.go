@@ -19,7 +19,13 @@ import (
 )
 
 // Module provides the *pgxpool.Pool and closes it on stop.
-var Module = fx.Module("database", fx.Provide(NewPool), fx.Invoke(RegisterMetrics))
+var Module = fx.Module("database", fx.Provide(NewPool, newPipeline), fx.Invoke(RegisterMetrics))
+
+func newPipeline(lc fx.Lifecycle, pool *Pool) *Pipeline {
+	p := NewPipeline(pool.Pool, pool.acquireTimeout)
+	lc.Append(fx.Hook{OnStop: func(context.Context) error { p.Close(); return nil }})
+	return p
+}
 
 // PoolConfig maps the DATABASE_POOL_* settings onto pgxpool's.
 func PoolConfig(cfg config.Config) (*pgxpool.Config, error) {
