@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 GO    ?= go
 
-.PHONY: all up down test build bench lint
+.PHONY: all up down test build bench load lint
 
 all: build
 
@@ -23,9 +23,14 @@ build:
 	@mkdir -p bin
 	$(GO) build -o bin/ ./cmd/...
 
-## bench: benchmarks only (placeholder)
+## bench: Go benchmarks (needs USERSVC_TEST_DATABASE_URL for the database ones; `make test`'s stack or your own)
 bench:
-	$(GO) test -run '^$$' -bench . ./...
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## load: the goals-list load run against pgbench, one hot user and then 1,000 users (docs/performance.md)
+load:
+	@bash scripts/bench-goals.sh 15 32 20
+	@BENCH_MODE=spread bash scripts/bench-goals.sh 15 32 20
 
 ## lint: gofmt must have nothing to say, go vet must pass
 lint:
