@@ -3,9 +3,6 @@ package authref_test
 import (
 	"context"
 	"errors"
-	"net/http"
-	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,46 +10,19 @@ import (
 	"go.uber.org/zap"
 
 	"usersvc/modules/authref"
+	"usersvc/platform/apptest"
 	"usersvc/platform/authclient"
 	"usersvc/platform/config"
 	"usersvc/platform/database"
 	"usersvc/platform/userref"
 )
 
-// fakeAuth serves GET /users/{id} for the ids it knows; down makes it fail.
-type fakeAuth struct {
-	mu    sync.Mutex
-	users map[string]string // id → username
-	down  bool
-	calls int
-}
-
-func (f *fakeAuth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.calls++
-	if f.down {
-		http.Error(w, "down", http.StatusBadGateway)
-		return
-	}
-	id := strings.TrimPrefix(r.URL.Path, "/users/")
-	name, ok := f.users[id]
-	if !ok {
-		http.NotFound(w, r)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write([]byte(`{"id":"` + id + `","email":"` + id + `@example.com","username":"` + name + `"}`))
-}
-
-func newDirectory(t *testing.T, auth *fakeAuth) (*authref.Directory, *evWorld) {
+func newDirectory(t *testing.T, auth *apptest.FakeAuthService) (*authref.Directory, *evWorld) {
 	t.Helper()
 	w := newEvWorld(t)
 	cfg := config.Config{AuthServiceTimeout: time.Second}
 	if auth != nil {
-		srv := httptest.NewServer(auth)
-		t.Cleanup(srv.Close)
-		cfg.AuthServiceURL = srv.URL
+		cfg.AuthServiceURL = auth.URL
 	}
 	return authref.NewDirectory(&database.Pool{Pool: w.pool}, authclient.New(cfg, zap.NewNop()), zap.NewNop()), w
 }
@@ -123,7 +93,7 @@ func TestClaimLosesToAConcurrentDelete(t *testing.T) {
 
 func TestResolve(t *testing.T) {
 	t.Parallel()
-	auth := &fakeAuth{users: map[string]string{"known": "kay"}}
+	auth := apptest.NewFakeAuthService(t, map[string]string{"known": identity("known", "kay")})
 	d, w := newDirectory(t, auth)
 	ctx := context.Background()
 	if _, err := w.pool.Exec(ctx, `INSERT INTO auth_user_tombstones VALUES ('gone', now()); INSERT INTO auth_users (auth_user_id) VALUES ('local')`); err != nil {
@@ -141,30 +111,24 @@ func TestResolve(t *testing.T) {
 		{"other", true, userref.ErrUnavailable},
 	}
 	for _, tc := range cases {
-		auth.mu.Lock()
-		auth.down = tc.down
-		auth.mu.Unlock()
+		auth.Down.Store(tc.down)
 		if err := d.Resolve(ctx, tc.id); !errors.Is(err, tc.want) && !(tc.want == nil && err == nil) {
 			t.Errorf("Resolve(%s) = %v, want %v", tc.id, err, tc.want)
 		}
 	}
 	w.expect("known", true, "known@example.com", "kay")
 	// A 404 is remembered: asking again does not reach the auth-service.
-	auth.mu.Lock()
-	before := auth.calls
-	auth.mu.Unlock()
+	auth.Down.Store(false)
+	before := auth.Calls.Load()
 	_ = d.Resolve(ctx, "stranger")
-	auth.mu.Lock()
-	after := auth.calls
-	auth.mu.Unlock()
-	if after != before {
+	if after := auth.Calls.Load(); after != before {
 		t.Fatalf("the cached 404 was asked again (%d calls → %d)", before, after)
 	}
 }
 
 func TestRefreshUpdatesButNeverCreates(t *testing.T) {
 	t.Parallel()
-	auth := &fakeAuth{users: map[string]string{"ada": "ada-new", "admin": "root"}}
+	auth := apptest.NewFakeAuthService(t, map[string]string{"ada": identity("ada", "ada-new"), "admin": identity("admin", "root")})
 	d, w := newDirectory(t, auth)
 	ctx := context.Background()
 	if _, err := w.pool.Exec(ctx, `INSERT INTO auth_users (auth_user_id, username) VALUES ('ada', 'ada-old')`); err != nil {
@@ -180,11 +144,12 @@ func TestRefreshUpdatesButNeverCreates(t *testing.T) {
 	if w.ref("admin").exists {
 		t.Fatal("refresh created a reference")
 	}
-	auth.mu.Lock()
-	auth.down = true
-	auth.mu.Unlock()
+	auth.Down.Store(true)
 	if ok, err := d.Refresh(ctx, "ada"); ok || err != nil {
 		t.Fatalf("an outage must degrade quietly: %v %v", ok, err)
 	}
 }
 
+func identity(id, username string) string {
+	return `{"id":"` + id + `","email":"` + id + `@example.com","username":"` + username + `"}`
+}

@@ -8,7 +8,6 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"usersvc/modules/authref"
@@ -113,29 +112,6 @@ func errorFields(p wireProblem) []string {
 	}
 	sort.Strings(fields)
 	return fields
-}
-
-// fakeAuthService answers GET /users/{id} from users (id → JSON body), 404 otherwise, and counts calls.
-type fakeAuthService struct {
-	*httptest.Server
-	calls atomic.Int64
-}
-
-func newFakeAuthService(t *testing.T, users map[string]string) *fakeAuthService {
-	t.Helper()
-	f := &fakeAuthService{}
-	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		f.calls.Add(1)
-		body, ok := users[strings.TrimPrefix(r.URL.Path, "/users/")]
-		if !ok {
-			http.NotFound(w, r)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(body))
-	}))
-	t.Cleanup(f.Close)
-	return f
 }
 
 // downAuthService is the URL of an auth-service that refuses connections.

@@ -685,15 +685,15 @@ func TestConcurrentDuplicateBadge(t *testing.T) {
 // asked of the auth-service; known ids never are.
 func TestBadgesResolveThroughAuthService(t *testing.T) {
 	t.Parallel()
-	auth := newFakeAuthService(t, map[string]string{
+	auth := apptest.NewFakeAuthService(t, map[string]string{
 		"555": `{"id": 555, "email": "ada@example.com", "username": "ada"}`,
 		"556": `{"id": "556", "email": null, "username": "bob"}`,
 	})
 	app := newApp(t, func(c *config.Config) { c.AuthServiceURL = auth.URL })
 	app.Exec(`INSERT INTO auth_users (auth_user_id) VALUES ('local')`)
 
-	if r := app.Do(http.MethodGet, "/users/local/badges", nil); r.Status != 200 || auth.calls.Load() != 0 {
-		t.Fatalf("known id: %d %s, %d auth-service calls; want 200 and none", r.Status, r.Body, auth.calls.Load())
+	if r := app.Do(http.MethodGet, "/users/local/badges", nil); r.Status != 200 || auth.Calls.Load() != 0 {
+		t.Fatalf("known id: %d %s, %d auth-service calls; want 200 and none", r.Status, r.Body, auth.Calls.Load())
 	}
 	if r := app.Do(http.MethodGet, "/users/555/badges", nil); r.Status != 200 || string(r.Body) != "[]" {
 		t.Fatalf("id known to the auth-service: %d %s", r.Status, r.Body)
@@ -709,9 +709,9 @@ func TestBadgesResolveThroughAuthService(t *testing.T) {
 		t.Fatalf("admin award with broken fields to an unknown id: %d %s, want 404", r.Status, r.Body)
 	}
 	expectProblem(t, app.Do(http.MethodGet, "/users/557/badges/1", nil), 404)
-	before := auth.calls.Load()
+	before := auth.Calls.Load()
 	expectProblem(t, app.Do(http.MethodGet, "/users/557/badges", nil), 404)
-	if auth.calls.Load() != before {
+	if auth.Calls.Load() != before {
 		t.Fatal("a recent 404 of the auth-service was asked again")
 	}
 

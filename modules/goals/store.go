@@ -22,7 +22,9 @@ type Store struct {
 }
 
 // NewStore builds the store over the pool.
-func NewStore(db *database.Pool, reads *database.Pipeline) *Store { return &Store{db: db, reads: reads} }
+func NewStore(db *database.Pool, reads *database.Pipeline) *Store {
+	return &Store{db: db, reads: reads}
+}
 
 var psql = sq.StatementBuilder.PlaceholderFormat(sq.Dollar)
 

@@ -4,12 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"regexp"
 	"slices"
 	"sort"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -250,35 +248,12 @@ func TestMe(t *testing.T) {
 	}
 }
 
-// fakeAuthService answers GET /users/{id} with the body in users (id → JSON), 404 otherwise.
-type fakeAuthService struct {
-	*httptest.Server
-	calls atomic.Int64
-}
-
-func newFakeAuthService(t *testing.T, users map[string]string) *fakeAuthService {
-	t.Helper()
-	f := &fakeAuthService{}
-	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		f.calls.Add(1)
-		body, ok := users[strings.TrimPrefix(r.URL.Path, "/users/")]
-		if !ok {
-			http.NotFound(w, r)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(body))
-	}))
-	t.Cleanup(f.Close)
-	return f
-}
-
 // TestProfilesWithAuthService: /users/me refreshes the identity from the
 // auth-service and degrades to cached data when it is down; the public
 // profile never asks it about a known id.
 func TestProfilesWithAuthService(t *testing.T) {
 	t.Parallel()
-	auth := newFakeAuthService(t, map[string]string{
+	auth := apptest.NewFakeAuthService(t, map[string]string{
 		"42":  `{"id": 42, "email": "new@example.com", "username": "ada2"}`,
 		"555": `{"id": "555", "email": "bob@example.com", "username": "bob"}`,
 	})
@@ -294,10 +269,10 @@ func TestProfilesWithAuthService(t *testing.T) {
 		t.Fatalf("stored email = %q, %v", email, err)
 	}
 
-	before := auth.calls.Load()
+	before := auth.Calls.Load()
 	checkProfile(t, app.Do(http.MethodGet, "/users/local", nil), false)
 	checkProfile(t, app.Do(http.MethodGet, "/users/42", nil), false)
-	if auth.calls.Load() != before {
+	if auth.Calls.Load() != before {
 		t.Fatal("the public profile of a known id asked the auth-service")
 	}
 	if p := checkProfile(t, app.Do(http.MethodGet, "/users/555", nil), false); !eqPtr(p.Username, str("bob")) {
