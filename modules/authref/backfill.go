@@ -319,11 +319,10 @@ func (b *backfill) readPage(ctx context.Context, cursor string) ([]BackfillUser,
 	return nil, "", fmt.Errorf("read %s: %w", b.src.Describe(), err)
 }
 
-// batchSQL writes one batch in one statement: $1–$3 the users, $4 the time
-// the page was read (a reference changed since then, by an event, is newer
-// than the page and left alone), $5 the cursor after the batch, $6 the
-// listed ids that were not valid.
-const batchSQL = `
+// batchSourceSQL is what batchSQL and dryBatchSQL share: the batch's users
+// ($1–$3, the last of a repeated id winning) and what each would change,
+// given the time the page was read ($4).
+const batchSourceSQL = `
 WITH src AS (
     SELECT DISTINCT ON (auth_user_id) *
     FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS s(auth_user_id, email, username, n)
@@ -336,7 +335,13 @@ cur AS (
                AND (a.email IS DISTINCT FROM s.email OR a.username IS DISTINCT FROM s.username) AS stale
     FROM src s
     LEFT JOIN auth_users a USING (auth_user_id)
-    LEFT JOIN auth_user_tombstones t USING (auth_user_id)),
+    LEFT JOIN auth_user_tombstones t USING (auth_user_id)),`
+
+// batchSQL writes one batch in one statement: $1–$3 the users, $4 the time
+// the page was read (a reference changed since then, by an event, is newer
+// than the page and left alone), $5 the cursor after the batch, $6 the
+// listed ids that were not valid.
+const batchSQL = batchSourceSQL + `
 seen AS (
     INSERT INTO %[1]s (auth_user_id) SELECT auth_user_id FROM src),
 ins AS (
@@ -365,20 +370,7 @@ SELECT created, updated, skipped, listed FROM n`
 
 // dryBatchSQL counts what batchSQL would do, writing only the temporary seen
 // table; $5 is the number of listed ids that were not valid.
-const dryBatchSQL = `
-WITH src AS (
-    SELECT DISTINCT ON (auth_user_id) *
-    FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS s(auth_user_id, email, username, n)
-    ORDER BY auth_user_id, n DESC),
-cur AS (
-    SELECT s.auth_user_id,
-           a.auth_user_id IS NOT NULL AS known,
-           t.auth_user_id IS NOT NULL AS dead,
-           a.auth_user_id IS NOT NULL AND a.updated_at < $4
-               AND (a.email IS DISTINCT FROM s.email OR a.username IS DISTINCT FROM s.username) AS stale
-    FROM src s
-    LEFT JOIN auth_users a USING (auth_user_id)
-    LEFT JOIN auth_user_tombstones t USING (auth_user_id)),
+const dryBatchSQL = batchSourceSQL + `
 seen AS (
     INSERT INTO %[1]s (auth_user_id) SELECT auth_user_id FROM src ON CONFLICT DO NOTHING)
 SELECT count(*) FILTER (WHERE NOT known AND NOT dead), count(*) FILTER (WHERE stale),
