@@ -27,7 +27,10 @@ func Core(cfg config.Config, log *zap.Logger) fx.Option {
 		fx.Supply(cfg, log),
 		fx.WithLogger(func(l *zap.Logger) fxevent.Logger {
 			zl := &fxevent.ZapLogger{Logger: l}
-			zl.UseLogLevel(zapcore.DebugLevel) // fx's wiring chatter is for debugging only
+			// fx's wiring chatter, and its own report of a failed start, are for
+			// debugging only: the command ends with one clear line instead.
+			zl.UseLogLevel(zapcore.DebugLevel)
+			zl.UseErrorLevel(zapcore.DebugLevel)
 			return zl
 		}),
 		fx.StopTimeout(StopTimeout),

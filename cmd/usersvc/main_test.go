@@ -82,9 +82,12 @@ func TestExitCodes(t *testing.T) {
 		{"bad pool size", []string{secret, "DATABASE_URL=postgres://x@127.0.0.1:1/x", "DATABASE_POOL_SIZE=-3"}, []string{"serve"}, 2, "DATABASE_POOL_SIZE"},
 		{"migrate unknown action", []string{"DATABASE_URL=postgres://x@127.0.0.1:1/x"}, []string{"migrate", "sideways"}, 2, "sideways"},
 		{"migrate unreachable database", []string{"DATABASE_URL=postgres://x@127.0.0.1:1/x?connect_timeout=2"}, []string{"migrate", "up"}, 1, "unreachable"},
+		{"serve unreachable database", []string{secret, "DATABASE_URL=postgres://x@127.0.0.1:1/x?connect_timeout=1", "HTTP_ADDR=127.0.0.1:0"}, []string{"serve"}, 1, "database unreachable"},
+		{"consume unreachable broker", []string{"DATABASE_URL=" + os.Getenv("USERSVC_TEST_DATABASE_URL"), "RABBITMQ_URL=amqp://guest:guest@127.0.0.1:1/", "CONSUMER_HEALTH_ADDR=127.0.0.1:0"}, []string{"consume"}, 1, "rabbitmq unreachable"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			r := runBinary(t, dir, tc.env, tc.args...)
 			if r.code != tc.code {
 				t.Fatalf("exit %d, want %d; stderr %q", r.code, tc.code, r.stderr)

@@ -52,9 +52,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	return exitRuntime
 }
 
-// oneLine folds a multi-problem error into one line, problems separated by "; ".
+// oneLine folds a multi-line error (several problems, or a driver's list of
+// addresses tried) into one line, the lines separated by "; ".
 func oneLine(err error) string {
-	return strings.Join(strings.Split(strings.TrimSpace(err.Error()), "\n"), "; ")
+	var parts []string
+	for _, line := range strings.Split(err.Error(), "\n") {
+		if line = strings.Join(strings.Fields(line), " "); line != "" {
+			parts = append(parts, line)
+		}
+	}
+	return strings.Join(parts, "; ")
 }
 
 // isCobraUsage recognises cobra's own argument errors, which it returns as plain errors.

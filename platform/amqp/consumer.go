@@ -353,7 +353,9 @@ func (c *Consumer) process(work context.Context, ch *amqp091.Channel, batch []in
 	todo := batch[:0:0]
 	for _, in := range batch {
 		env, err := events.Open(events.Message{Body: in.d.Body, Type: in.d.Type, RoutingKey: in.d.RoutingKey, MessageID: in.d.MessageId})
-		if env.Type != "" && !c.dispatch.Handles(env.Type) {
+		// Unparseable JSON is dead-lettered whatever its type (CONTRACT §4);
+		// a readable event of an unknown type is acknowledged and counted.
+		if err == nil && env.Type != "" && !c.dispatch.Handles(env.Type) {
 			if err := c.ack(in, typeUnknown, outcomeIgnored); err != nil {
 				return err
 			}

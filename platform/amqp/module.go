@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	amqp091 "github.com/rabbitmq/amqp091-go"
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 
@@ -70,6 +71,17 @@ func Hook(p HookParams) error {
 	done := make(chan struct{})
 	p.Lifecycle.Append(fx.Hook{
 		OnStart: func(ctx context.Context) error {
+			// A broker that cannot be reached at start is exit status 1
+			// (CONTRACT §7); once running, the consumer redials forever.
+			if err := database.WaitReachable(ctx, "rabbitmq", database.StartupWait, func(context.Context) error {
+				conn, err := amqp091.DialConfig(p.Config.RabbitMQURL, amqp091.Config{Dial: amqp091.DefaultDial(2 * time.Second)})
+				if err == nil {
+					_ = conn.Close()
+				}
+				return err
+			}); err != nil {
+				return err
+			}
 			if err := srv.Start(ctx); err != nil {
 				return err
 			}

@@ -103,7 +103,10 @@ func Load(src Source, needs ...Requirement) (Config, error) {
 		if !set {
 			raw = s.def
 		}
-		if err := s.parse(strings.TrimSpace(raw), &cfg); err != nil {
+		if s.env != "SECRET_KEY" { // the secret's raw bytes are the key (CONTRACT §1)
+			raw = strings.TrimSpace(raw)
+		}
+		if err := s.parse(raw, &cfg); err != nil {
 			problems = append(problems, fmt.Errorf("%s: %w", s.env, err))
 		}
 	}

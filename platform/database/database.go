@@ -19,7 +19,38 @@ import (
 )
 
 // Module provides the *pgxpool.Pool and closes it on stop.
-var Module = fx.Module("database", fx.Provide(NewPool, newPipeline), fx.Invoke(RegisterMetrics))
+var Module = fx.Module("database", fx.Provide(NewPool, newPipeline), fx.Invoke(RegisterMetrics, requireAtStart))
+
+// StartupWait bounds how long a starting command waits for the database
+// before it gives up with exit status 1 (CONTRACT §7: a dependency unreachable).
+const StartupWait = 10 * time.Second
+
+// requireAtStart makes a command that cannot reach its database fail at start,
+// instead of serving nothing but 503s; later outages are ridden out.
+func requireAtStart(lc fx.Lifecycle, pool *Pool) {
+	lc.Append(fx.Hook{OnStart: func(ctx context.Context) error {
+		return WaitReachable(ctx, "database", StartupWait, func(ctx context.Context) error { return pool.Ping(ctx, 2*time.Second) })
+	}})
+}
+
+// WaitReachable retries ping until it succeeds or wait has passed; what names
+// the dependency in the error.
+func WaitReachable(ctx context.Context, what string, wait time.Duration, ping func(context.Context) error) error {
+	deadline := time.Now().Add(wait)
+	for {
+		err := ping(ctx)
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("%s unreachable: %w", what, err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
 
 func newPipeline(lc fx.Lifecycle, pool *Pool) *Pipeline {
 	p := NewPipeline(pool.Pool, pool.acquireTimeout)
@@ -68,7 +99,7 @@ func NewPool(lc fx.Lifecycle, cfg config.Config, log *zap.Logger) (*Pool, error)
 	}
 	pool := &Pool{Pool: p, acquireTimeout: cfg.DatabasePoolTimeout}
 	lc.Append(fx.Hook{OnStop: func(context.Context) error {
-		log.Info("closing database pool")
+		log.Debug("closing database pool")
 		p.Close()
 		return nil
 	}})
