@@ -87,7 +87,7 @@ type Patch struct {
 type Precondition struct {
 	Present  bool    // the header was sent
 	Any      bool    // If-Match: *
-	Versions []int64 // strong ETags listed; weak ones never match
+	Versions []int64 // versions of the strong ETags listed that are ours, spelled exactly as we spell them
 }
 
 // ParseIfMatch reads If-Match (RFC 9110 §13.1.1): "*" or a list of entity
@@ -107,7 +107,9 @@ func ParseIfMatch(h string) Precondition {
 		if len(tag) < 3 || tag[0] != '"' || tag[len(tag)-1] != '"' {
 			continue
 		}
-		if v, err := strconv.ParseInt(tag[1:len(tag)-1], 10, 64); err == nil && v > 0 {
+		// Strong comparison: "05" or "+5" is not the tag "5".
+		opaque := tag[1 : len(tag)-1]
+		if v, err := strconv.ParseInt(opaque, 10, 64); err == nil && v > 0 && strconv.FormatInt(v, 10) == opaque {
 			p.Versions = append(p.Versions, v)
 		}
 	}

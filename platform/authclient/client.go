@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -226,7 +227,7 @@ func (c *Client) rememberNotFound(id string) {
 	if len(c.notFound) >= maxNotFound {
 		clear(c.notFound)
 	}
-	c.notFound[id] = c.now().Add(NotFoundTTL)
+	c.notFound[strings.Clone(id)] = c.now().Add(NotFoundTTL) // the caller's id may live in a reused request buffer
 }
 
 // Forget drops a cached 404 (a UserCreated event makes it stale).

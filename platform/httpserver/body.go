@@ -152,7 +152,7 @@ func (b *Body) URL(name string, maxLen int) (*string, bool) {
 		return nil, false
 	}
 	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
 		b.fail(name, "must be an absolute http or https URL")
 		return nil, false
 	}
@@ -187,7 +187,9 @@ func (b *Body) Int(name string, lo, hi int64) (int64, bool) {
 	var n json.Number
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
-	if isNull(raw) || dec.Decode(&n) != nil || strings.ContainsAny(string(n), ".eE") {
+	// json.Number also takes a quoted number: a string is the wrong type here.
+	if len(raw) == 0 || (raw[0] != '-' && (raw[0] < '0' || raw[0] > '9')) ||
+		dec.Decode(&n) != nil || strings.ContainsAny(string(n), ".eE") {
 		b.fail(name, "must be an integer")
 		return 0, false
 	}

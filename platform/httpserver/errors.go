@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
 	"go.uber.org/zap"
 
 	"usersvc/platform/problem"
@@ -52,8 +53,10 @@ func (s *Server) toProblem(c *fiber.Ctx, err error) *problem.Error {
 	case fiber.StatusNotFound, fiber.StatusMethodNotAllowed:
 		return s.routeProblem(c)
 	case fiber.StatusRequestEntityTooLarge:
-		// The server refuses an oversized body before routing; an unknown route still wins (CONTRACT §2 order).
-		if rp := s.routeProblem(c); rp.Status != http.StatusOK {
+		// The server refuses an oversized body before routing; an unknown route
+		// still wins (CONTRACT §2 order). An oversized chunked body leaves the
+		// request wiped, its path "/", where no route lives: that is a 413.
+		if rp := s.routeProblem(c); rp.Status != http.StatusOK && c.Path() != "/" {
 			return rp
 		}
 		return problem.TooLarge(s.bodyLimit)
@@ -71,8 +74,10 @@ func (s *Server) toProblem(c *fiber.Ctx, err error) *problem.Error {
 // routeProblem tells 404 from 405 by matching the path against the route
 // table; a 200 status means the route exists for this method.
 func (s *Server) routeProblem(c *fiber.Ctx) *problem.Error {
-	path := c.Path()
-	method := c.Method()
+	return s.routeProblemFor(c.Path(), c.Method())
+}
+
+func (s *Server) routeProblemFor(path, method string) *problem.Error {
 	var allow []string
 	for _, r := range s.routes {
 		if !r.matches(path) {
@@ -91,4 +96,32 @@ func (s *Server) routeProblem(c *fiber.Ctx) *problem.Error {
 	}
 	sort.Strings(allow)
 	return problem.MethodNotAllowed(strings.Join(slices.Compact(allow), ", "))
+}
+
+// rejectUnknownMethods answers a method the router does not know (FOO,
+// PROPFIND, …) as the contract wants every wrong method answered: a 405
+// problem with Allow, or 404 where no route lives. Fiber alone would send
+// a plain-text 400 before any middleware runs.
+func (s *Server) rejectUnknownMethods(next fasthttp.RequestHandler) fasthttp.RequestHandler {
+	known := map[string]bool{}
+	for _, m := range fiber.DefaultMethods {
+		known[m] = true
+	}
+	return func(fctx *fasthttp.RequestCtx) {
+		if known[string(fctx.Method())] {
+			next(fctx)
+			return
+		}
+		p := s.routeProblemFor(string(fctx.Path()), string(fctx.Method()))
+		if p.Status == http.StatusOK { // cannot happen: no route has an unknown method
+			p = problem.MethodNotAllowed("")
+		}
+		body, _ := json.Marshal(p)
+		for name, value := range p.Headers {
+			fctx.Response.Header.Set(name, value)
+		}
+		fctx.SetStatusCode(p.Status)
+		fctx.SetContentType(problem.ContentType)
+		fctx.SetBody(body)
+	}
 }

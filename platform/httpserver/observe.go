@@ -95,12 +95,14 @@ func (s *Server) instruments(c *fiber.Ctx, route string) *metrics.RouteInstrumen
 
 type unmatchedKey struct{ method string }
 
-// knownMethod bounds the label values a client can create.
+// knownMethod bounds the label values a client can create, and returns a
+// constant: the request's own text lives in a buffer the next request reuses.
 func knownMethod(m string) string {
-	switch m {
-	case fiber.MethodGet, fiber.MethodHead, fiber.MethodPost, fiber.MethodPut, fiber.MethodPatch,
-		fiber.MethodDelete, fiber.MethodOptions, fiber.MethodConnect, fiber.MethodTrace:
-		return m
+	for _, known := range []string{fiber.MethodGet, fiber.MethodHead, fiber.MethodPost, fiber.MethodPut,
+		fiber.MethodPatch, fiber.MethodDelete, fiber.MethodOptions, fiber.MethodConnect, fiber.MethodTrace} {
+		if m == known {
+			return known
+		}
 	}
 	return "OTHER"
 }

@@ -53,9 +53,12 @@ type Server struct {
 func New(cfg config.Config, log *zap.Logger, m *metrics.HTTP, opts Options) (*Server, error) {
 	s := &Server{name: opts.Name, addr: opts.Addr, log: log, metrics: m, bodyLimit: cfg.HTTPBodyLimit, deadline: cfg.DatabasePoolTimeout}
 	s.app = fiber.New(fiber.Config{
-		AppName:               "usersvc",
-		CaseSensitive:         true, // /users/ME is the user ME
-		StrictRouting:         true,
+		AppName:       "usersvc",
+		CaseSensitive: true, // /users/ME is the user ME
+		StrictRouting: true,
+		// Values from the request are copies: nothing kept past a handler
+		// (cache keys, logs, goroutines) can see the next request's bytes.
+		Immutable:             true,
 		BodyLimit:             cfg.HTTPBodyLimit,
 		ReadBufferSize:        32 << 10, // large JWTs fit in the header buffer
 		ReadTimeout:           15 * time.Second,
@@ -89,6 +92,8 @@ func New(cfg config.Config, log *zap.Logger, m *metrics.HTTP, opts Options) (*Se
 		}
 	}
 	s.routes = routes
+	srv := s.app.Server()
+	srv.Handler = s.rejectUnknownMethods(srv.Handler)
 	return s, nil
 }
 
