@@ -30,11 +30,17 @@ func (s *Service) Public(ctx context.Context, userID string) (Profile, error) {
 
 // Me is the caller's own profile. The auth-service is asked first, so its
 // identity fields win and refresh the local reference; when it cannot
-// answer, the cached reference is served (never an error).
+// answer, the cached reference is served (never an error). The caller's
+// reference exists already (the guard claimed it), except for an admin
+// token's subject, which is never resolved into one: that is a 404.
 func (s *Service) Me(ctx context.Context, userID string) (Profile, error) {
 	if _, err := s.refresher.Refresh(ctx, userID); err != nil {
 		// Storing the fresh identity failed; the cached one still answers.
 		s.log.Warn("refreshing the caller's identity failed; serving cached data", zap.Error(err))
 	}
-	return s.Public(ctx, userID)
+	p, found, err := s.store.Get(ctx, userID)
+	if err == nil && !found {
+		err = userref.ErrUnknown
+	}
+	return p, err
 }
