@@ -10,6 +10,7 @@ import (
 
 	"usersvc/platform/authclient"
 	"usersvc/platform/database"
+	"usersvc/platform/logging"
 	"usersvc/platform/userref"
 )
 
@@ -158,7 +159,7 @@ func (d *Directory) Refresh(ctx context.Context, id string) (bool, error) {
 	u, err := d.auth.Get(ctx, id)
 	if err != nil {
 		// An outage degrades /users/me to cached data, never to an error.
-		d.log.Debug("auth-service lookup failed; serving cached identity", zap.Error(err))
+		logging.For(ctx, d.log).Debug("auth-service lookup failed; serving cached identity", zap.Error(err))
 		return false, nil
 	}
 	return true, d.refresh(ctx, u)

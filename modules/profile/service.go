@@ -5,6 +5,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"usersvc/platform/logging"
 	"usersvc/platform/userref"
 )
 
@@ -36,7 +37,7 @@ func (s *Service) Public(ctx context.Context, userID string) (Profile, error) {
 func (s *Service) Me(ctx context.Context, userID string) (Profile, error) {
 	if _, err := s.refresher.Refresh(ctx, userID); err != nil {
 		// Storing the fresh identity failed; the cached one still answers.
-		s.log.Warn("refreshing the caller's identity failed; serving cached data", zap.Error(err))
+		logging.For(ctx, s.log).Warn("refreshing the caller's identity failed; serving cached data", zap.Error(err))
 	}
 	p, found, err := s.store.Get(ctx, userID)
 	if err == nil && !found {

@@ -23,6 +23,7 @@ import (
 	"go.uber.org/zap"
 
 	"usersvc/platform/config"
+	"usersvc/platform/logging"
 	"usersvc/platform/userid"
 )
 
@@ -87,9 +88,6 @@ func newClient(cfg config.Config, log *zap.Logger, openFor time.Duration) *Clien
 		ReadyToTrip: func(cnt gobreaker.Counts) bool { return cnt.ConsecutiveFailures >= 5 },
 		// A 404 is an answer, not a failure of the auth-service.
 		IsSuccessful: func(err error) bool { return err == nil || errors.Is(err, ErrNotFound) },
-		OnStateChange: func(name string, from, to gobreaker.State) {
-			log.Warn("circuit breaker changed state", zap.String("breaker", name), zap.String("from", from.String()), zap.String("to", to.String()))
-		},
 	})
 	return c
 }
@@ -152,6 +150,15 @@ func (c *Client) List(ctx context.Context, limit, offset int) ([]User, error) {
 
 // call GETs path through the breaker; the body comes back only on 200.
 func (c *Client) call(ctx context.Context, path string) ([]byte, error) {
+	before := c.breaker.State()
+	defer func() {
+		// Logged here rather than in the breaker's callback, which has no
+		// request context: the line carries the request id (CONTRACT §8).
+		if after := c.breaker.State(); after != before {
+			logging.For(ctx, c.log).Warn("auth-service circuit breaker changed state",
+				zap.String("from", before.String()), zap.String("to", after.String()))
+		}
+	}()
 	body, err := c.breaker.Execute(func() ([]byte, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
 		if err != nil {

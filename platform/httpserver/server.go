@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"usersvc/platform/config"
+	"usersvc/platform/logging"
 	"usersvc/platform/metrics"
 )
 
@@ -161,7 +162,7 @@ func (s *Server) logPanic(c *fiber.Ctx, e any) {
 }
 
 func (s *Server) withDeadline(c *fiber.Ctx) error {
-	ctx, cancel := context.WithTimeout(context.Background(), s.deadline)
+	ctx, cancel := context.WithTimeout(logging.WithRequestID(context.Background(), RequestID(c)), s.deadline)
 	defer cancel()
 	c.SetUserContext(ctx)
 	return c.Next()
