@@ -156,8 +156,9 @@ func (p *Pipeline) alone(ctx context.Context, r *read) error {
 	if err != nil {
 		return err
 	}
-	defer rows.Close()
-	if err := r.scan(rows); err != nil {
+	err = r.scan(rows)
+	rows.Close() // before Err: a cancelled or failed query reports only then
+	if err != nil {
 		return err
 	}
 	return rows.Err()
