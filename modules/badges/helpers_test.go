@@ -75,41 +75,9 @@ func checkBadgeShape(t *testing.T, raw json.RawMessage) wireBadge {
 	return b
 }
 
-// wireProblem is an RFC 9457 body.
-type wireProblem struct {
-	Type   string `json:"type"`
-	Title  string `json:"title"`
-	Status int    `json:"status"`
-	Detail string `json:"detail"`
-	Errors []struct {
-		Field   string `json:"field"`
-		Message string `json:"message"`
-	} `json:"errors"`
-}
-
-// expectProblem fails unless r is a problem+json of the given status, and returns it.
-func expectProblem(t *testing.T, r apptest.Response, status int) wireProblem {
-	t.Helper()
-	if r.Status != status {
-		t.Fatalf("status = %d, want %d; body %s", r.Status, status, r.Body)
-	}
-	if ct := r.Header.Get("Content-Type"); ct != "application/problem+json" {
-		t.Fatalf("Content-Type = %q, want application/problem+json", ct)
-	}
-	var p wireProblem
-	r.JSON(t, &p)
-	if p.Status != status || p.Type == "" || p.Title == "" {
-		t.Fatalf("problem %s does not carry status %d, a type and a title", r.Body, status)
-	}
-	return p
-}
-
 // errorFields are the fields a 422 names, sorted.
-func errorFields(p wireProblem) []string {
-	var fields []string
-	for _, e := range p.Errors {
-		fields = append(fields, e.Field)
-	}
+func errorFields(p apptest.Problem) []string {
+	fields := p.Fields()
 	sort.Strings(fields)
 	return fields
 }

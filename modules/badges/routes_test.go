@@ -160,7 +160,7 @@ func TestCreateBadgeFieldRules(t *testing.T) {
 			}
 			r := app.Do(http.MethodPost, "/users/42/badges", tc.body, opts...)
 			if tc.status != http.StatusCreated {
-				p := expectProblem(t, r, tc.status)
+				p := apptest.ExpectProblem(t, r, tc.status)
 				if got := errorFields(p); tc.status == 422 && !slices.Equal(got, tc.fields) {
 					t.Fatalf("422 names fields %v, want %v (%s)", got, tc.fields, r.Body)
 				}
@@ -243,7 +243,7 @@ func TestCreateBadgeStatusOrder(t *testing.T) {
 			t.Run(tc.name, func(t *testing.T) {
 				t.Parallel()
 				r := app.Do(http.MethodPost, tc.path, tc.body, tc.opts...)
-				expectProblem(t, r, tc.status)
+				apptest.ExpectProblem(t, r, tc.status)
 				if tc.status == 401 && !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Bearer") {
 					t.Fatalf("401 without a Bearer challenge: %q", r.Header.Get("WWW-Authenticate"))
 				}
@@ -293,7 +293,7 @@ func TestCreateBadgeOwnership(t *testing.T) {
 				}
 				return
 			}
-			expectProblem(t, r, tc.status)
+			apptest.ExpectProblem(t, r, tc.status)
 		})
 	}
 	t.Run("the owner's first write creates the reference just in time", func(t *testing.T) {
@@ -398,7 +398,7 @@ func TestGetBadge(t *testing.T) {
 				checkBadgeShape(t, r.Body)
 				return
 			}
-			expectProblem(t, r, tc.status)
+			apptest.ExpectProblem(t, r, tc.status)
 		})
 	}
 }
@@ -478,13 +478,13 @@ func TestListBadges(t *testing.T) {
 	for _, tc := range errs {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			expectProblem(t, app.Do(http.MethodGet, tc.target, nil), tc.status)
+			apptest.ExpectProblem(t, app.Do(http.MethodGet, tc.target, nil), tc.status)
 		})
 	}
 	t.Run("cursor forged far in the future", func(t *testing.T) {
 		t.Parallel()
 		cur := page.Encode(page.Cursor{At: time.UnixMicro(1 << 62), ID: 1}, page.Scope("42"))
-		expectProblem(t, app.Do(http.MethodGet, "/users/42/badges?cursor="+cur, nil), 400)
+		apptest.ExpectProblem(t, app.Do(http.MethodGet, "/users/42/badges?cursor="+cur, nil), 400)
 	})
 }
 
@@ -621,7 +621,7 @@ func TestDuplicateBadgeNames(t *testing.T) {
 			t.Fatalf("POST %q for %s = %d %s, want 201", s.name, s.user, r.Status, r.Body)
 		}
 		if s.status != 201 {
-			expectProblem(t, r, s.status)
+			apptest.ExpectProblem(t, r, s.status)
 		}
 	}
 }
@@ -708,9 +708,9 @@ func TestBadgesResolveThroughAuthService(t *testing.T) {
 	if r := app.Do(http.MethodPost, "/users/557/badges", map[string]any{"name": ""}, admin(t)); r.Status != 404 {
 		t.Fatalf("admin award with broken fields to an unknown id: %d %s, want 404", r.Status, r.Body)
 	}
-	expectProblem(t, app.Do(http.MethodGet, "/users/557/badges/1", nil), 404)
+	apptest.ExpectProblem(t, app.Do(http.MethodGet, "/users/557/badges/1", nil), 404)
 	before := auth.Calls.Load()
-	expectProblem(t, app.Do(http.MethodGet, "/users/557/badges", nil), 404)
+	apptest.ExpectProblem(t, app.Do(http.MethodGet, "/users/557/badges", nil), 404)
 	if auth.Calls.Load() != before {
 		t.Fatal("a recent 404 of the auth-service was asked again")
 	}
@@ -721,7 +721,7 @@ func TestBadgesResolveThroughAuthService(t *testing.T) {
 		down.Do(http.MethodGet, "/users/555/badges/1", nil),
 		down.Do(http.MethodPost, "/users/555/badges", map[string]any{"name": "x"}, admin(t)),
 	} {
-		expectProblem(t, r, 503)
+		apptest.ExpectProblem(t, r, 503)
 		if r.Header.Get("Retry-After") == "" {
 			t.Fatal("503 without Retry-After")
 		}
@@ -739,12 +739,12 @@ func TestBadgesRateLimit(t *testing.T) {
 		}
 	}
 	r := app.Do(http.MethodGet, "/users/42/badges", nil)
-	expectProblem(t, r, 429)
+	apptest.ExpectProblem(t, r, 429)
 	if r.Header.Get("Retry-After") == "" {
 		t.Fatal("429 without Retry-After")
 	}
 	// Anonymous writes count against the address too, and 429 answers before 401.
-	expectProblem(t, app.Do(http.MethodPost, "/users/42/badges", map[string]any{"name": "x"}), 429)
+	apptest.ExpectProblem(t, app.Do(http.MethodPost, "/users/42/badges", map[string]any{"name": "x"}), 429)
 }
 
 // TestBadgeBodyTooLarge runs on a real socket: Fiber's in-memory transport
@@ -781,7 +781,7 @@ func TestBadgeBodyTooLarge(t *testing.T) {
 			}
 			defer resp.Body.Close()
 			data, _ := io.ReadAll(resp.Body)
-			expectProblem(t, apptest.Response{Status: resp.StatusCode, Header: resp.Header, Body: data}, tc.status)
+			apptest.ExpectProblem(t, apptest.Response{Status: resp.StatusCode, Header: resp.Header, Body: data}, tc.status)
 		})
 	}
 }

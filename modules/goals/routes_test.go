@@ -25,17 +25,6 @@ type goalJSON struct {
 	CompletedAt *string `json:"completed_at"`
 }
 
-type problemJSON struct {
-	Type   string `json:"type"`
-	Title  string `json:"title"`
-	Status int    `json:"status"`
-	Detail string `json:"detail"`
-	Errors []struct {
-		Field   string `json:"field"`
-		Message string `json:"message"`
-	} `json:"errors"`
-}
-
 func newApp(t *testing.T) *apptest.App {
 	t.Helper()
 	return apptest.New(t, nil, authref.Module, goals.Module)
@@ -183,14 +172,7 @@ func TestGoalErrors(t *testing.T) {
 			if r.Status != tc.status {
 				t.Fatalf("status %d, want %d: %s", r.Status, tc.status, r.Body)
 			}
-			if ct := r.Header.Get("Content-Type"); ct != "application/problem+json" {
-				t.Fatalf("content type %q", ct)
-			}
-			var p problemJSON
-			r.JSON(t, &p)
-			if p.Status != tc.status || p.Title == "" || p.Type == "" {
-				t.Fatalf("problem %+v", p)
-			}
+			p := apptest.ExpectProblem(t, r, tc.status)
 			if tc.field != "" {
 				found := false
 				for _, e := range p.Errors {

@@ -85,13 +85,6 @@ func checkProfile(t *testing.T, r apptest.Response, private bool) wireProfile {
 	return p
 }
 
-func expectProblem(t *testing.T, r apptest.Response, status int) {
-	t.Helper()
-	if r.Status != status || r.Header.Get("Content-Type") != "application/problem+json" {
-		t.Fatalf("= %d %q %s, want a %d problem", r.Status, r.Header.Get("Content-Type"), r.Body, status)
-	}
-}
-
 func str(s string) *string { return &s }
 
 func eqPtr(a, b *string) bool { return (a == nil && b == nil) || (a != nil && b != nil && *a == *b) }
@@ -162,12 +155,12 @@ func TestPublicProfile(t *testing.T) {
 			if tc.name == "wrong method" {
 				method = http.MethodPatch
 			}
-			expectProblem(t, app.Do(method, tc.path, nil), tc.status)
+			apptest.ExpectProblem(t, app.Do(method, tc.path, nil), tc.status)
 		})
 	}
 	t.Run("64-character id is well formed", func(t *testing.T) {
 		t.Parallel()
-		expectProblem(t, app.Do(http.MethodGet, "/users/"+strings.Repeat("a", 64), nil), 404)
+		apptest.ExpectProblem(t, app.Do(http.MethodGet, "/users/"+strings.Repeat("a", 64), nil), 404)
 	})
 }
 
@@ -223,7 +216,7 @@ func TestMe(t *testing.T) {
 	})
 	t.Run("admin token without a reference", func(t *testing.T) {
 		t.Parallel()
-		expectProblem(t, app.Do(http.MethodGet, "/users/me", nil, apptest.Bearer(apptest.AdminToken(t))), 404)
+		apptest.ExpectProblem(t, app.Do(http.MethodGet, "/users/me", nil, apptest.Bearer(apptest.AdminToken(t))), 404)
 	})
 	unauthorized := []struct {
 		name string
@@ -240,7 +233,7 @@ func TestMe(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			r := app.Do(http.MethodGet, "/users/me", nil, tc.opts...)
-			expectProblem(t, r, 401)
+			apptest.ExpectProblem(t, r, 401)
 			if !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Bearer") {
 				t.Fatalf("WWW-Authenticate = %q", r.Header.Get("WWW-Authenticate"))
 			}
@@ -278,7 +271,7 @@ func TestProfilesWithAuthService(t *testing.T) {
 	if p := checkProfile(t, app.Do(http.MethodGet, "/users/555", nil), false); !eqPtr(p.Username, str("bob")) {
 		t.Fatal("an id known only to the auth-service was not resolved")
 	}
-	expectProblem(t, app.Do(http.MethodGet, "/users/unknown-there", nil), 404)
+	apptest.ExpectProblem(t, app.Do(http.MethodGet, "/users/unknown-there", nil), 404)
 
 	// The auth-service goes away: /users/me serves the cached identity.
 	auth.Close()
@@ -288,7 +281,7 @@ func TestProfilesWithAuthService(t *testing.T) {
 	}
 	// An id only the auth-service could answer for is 503, with Retry-After.
 	r = app.Do(http.MethodGet, "/users/not-cached", nil)
-	expectProblem(t, r, 503)
+	apptest.ExpectProblem(t, r, 503)
 	if r.Header.Get("Retry-After") == "" {
 		t.Fatal("503 without Retry-After")
 	}
@@ -301,7 +294,7 @@ func TestMeWinsOverUserID(t *testing.T) {
 	for i := range 6 {
 		app := newApp(t, nil)
 		r := app.Do(http.MethodGet, "/users/me", nil)
-		expectProblem(t, r, 401)
+		apptest.ExpectProblem(t, r, 401)
 		if p := checkProfile(t, app.Do(http.MethodGet, "/users/me", nil, apptest.Bearer(apptest.Token(t, "7", nil))), true); p.UserID != "7" {
 			t.Fatalf("app %d: /users/me answered for %q", i, p.UserID)
 		}

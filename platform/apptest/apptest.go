@@ -173,3 +173,42 @@ func (a *App) Exec(sql string, args ...any) {
 		a.t.Fatalf("apptest: exec %q: %v", sql, err)
 	}
 }
+
+// Problem is an RFC 9457 body as the API writes it.
+type Problem struct {
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail"`
+	Errors []struct {
+		Field   string `json:"field"`
+		Message string `json:"message"`
+	} `json:"errors"`
+}
+
+// Fields are the fields a 422 names, in order.
+func (p Problem) Fields() []string {
+	var fields []string
+	for _, e := range p.Errors {
+		fields = append(fields, e.Field)
+	}
+	return fields
+}
+
+// ExpectProblem fails unless r is an application/problem+json of the given
+// status with a type and a title, and returns it.
+func ExpectProblem(t testing.TB, r Response, status int) Problem {
+	t.Helper()
+	if r.Status != status {
+		t.Fatalf("status = %d, want %d; body %s", r.Status, status, r.Body)
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "application/problem+json" {
+		t.Fatalf("Content-Type = %q, want application/problem+json", ct)
+	}
+	var p Problem
+	r.JSON(t, &p)
+	if p.Status != status || p.Type == "" || p.Title == "" {
+		t.Fatalf("problem %s does not carry status %d, a type and a title", r.Body, status)
+	}
+	return p
+}
