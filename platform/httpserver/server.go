@@ -59,9 +59,11 @@ func New(cfg config.Config, log *zap.Logger, m *metrics.HTTP, opts Options) (*Se
 		StrictRouting: true,
 		// Values from the request are copies: nothing kept past a handler
 		// (cache keys, logs, goroutines) can see the next request's bytes.
-		Immutable:             true,
-		BodyLimit:             cfg.HTTPBodyLimit,
-		ReadBufferSize:        32 << 10, // large JWTs fit in the header buffer
+		Immutable:      true,
+		BodyLimit:      cfg.HTTPBodyLimit,
+		ReadBufferSize: 32 << 10, // large JWTs fit in the header buffer
+		// A full page of goals (~20 KB at 50 items) leaves in one write, headers included.
+		WriteBufferSize:       64 << 10,
 		ReadTimeout:           15 * time.Second,
 		WriteTimeout:          15 * time.Second,
 		IdleTimeout:           90 * time.Second,
