@@ -62,8 +62,9 @@ func New(cfg config.Config, log *zap.Logger, m *metrics.HTTP, opts Options) (*Se
 		Immutable:      true,
 		BodyLimit:      cfg.HTTPBodyLimit,
 		ReadBufferSize: 32 << 10, // large JWTs fit in the header buffer
-		// A full page of goals (~20 KB at 50 items) leaves in one write, headers included.
-		WriteBufferSize:       64 << 10,
+		// A default page of goals (~14 KB at 50 items) leaves in one write, headers
+		// included; the buffer is pooled, held only while a response is written.
+		WriteBufferSize:       32 << 10,
 		ReadTimeout:           15 * time.Second,
 		WriteTimeout:          15 * time.Second,
 		IdleTimeout:           90 * time.Second,
