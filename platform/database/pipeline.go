@@ -34,9 +34,10 @@ type read struct {
 	done chan error
 }
 
-// Pipeline shape: a few lanes keep both cores busy without a crowd of backends.
+// Pipeline shape: fewer lanes make bigger batches; two keep both cores busy
+// (measured with scripts/bench-goals.sh in spread mode: 1, 2, 4, 8 lanes).
 const (
-	pipelineLanes    = 4
+	pipelineLanes    = 2
 	pipelineMaxBatch = 32
 )
 
