@@ -8,6 +8,7 @@ import (
 
 	"usersvc/platform/database"
 	"usersvc/platform/httpserver"
+	"usersvc/platform/jsonw"
 	"usersvc/platform/page"
 	"usersvc/platform/problem"
 	"usersvc/platform/userref"
@@ -53,15 +54,7 @@ func (h *handlers) list(c *fiber.Ctx) error {
 		cursor := page.Encode(page.Cursor{At: last.DateAchieved, ID: last.ID}, scope)
 		c.Set(fiber.HeaderLink, page.NextLink("/users/"+userID+"/badges", nil, cursor, limit))
 	}
-	buf := make([]byte, 0, 2+len(badges)*256)
-	buf = append(buf, '[')
-	for i := range badges {
-		if i > 0 {
-			buf = append(buf, ',')
-		}
-		buf = badges[i].AppendJSON(buf)
-	}
-	buf = append(buf, ']')
+	buf := jsonw.Array(make([]byte, 0, 2+len(badges)*256), badges, (*Badge).AppendJSON)
 	return sendJSON(c, fiber.StatusOK, buf)
 }
 

@@ -11,6 +11,7 @@ import (
 	"usersvc/platform/coalesce"
 	"usersvc/platform/database"
 	"usersvc/platform/httpserver"
+	"usersvc/platform/jsonw"
 	"usersvc/platform/page"
 	"usersvc/platform/problem"
 	"usersvc/platform/userref"
@@ -101,15 +102,7 @@ func (h *Handlers) listPage(ctx context.Context, q ListQuery) (listPage, error) 
 		p.link = nextLink(q, page.Cursor{At: last.CreatedAt, ID: last.ID})
 		goals = goals[:q.Limit]
 	}
-	b := make([]byte, 0, 64+len(goals)*320)
-	b = append(b, '[')
-	for i := range goals {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = goals[i].AppendJSON(b)
-	}
-	p.body = append(b, ']')
+	p.body = jsonw.Array(make([]byte, 0, 64+len(goals)*320), goals, (*Goal).AppendJSON)
 	return p, nil
 }
 

@@ -88,3 +88,16 @@ func String(b []byte, s string) []byte {
 	b = append(b, s[start:]...)
 	return append(b, '"')
 }
+
+// Array appends items as a JSON array, each written by item (a method
+// expression such as (*Goal).AppendJSON fits).
+func Array[T any](b []byte, items []T, item func(*T, []byte) []byte) []byte {
+	b = append(b, '[')
+	for i := range items {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = item(&items[i], b)
+	}
+	return append(b, ']')
+}

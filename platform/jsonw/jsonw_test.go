@@ -43,3 +43,15 @@ func FuzzString(f *testing.F) {
 		}
 	})
 }
+
+func TestArray(t *testing.T) {
+	num := func(n *int, b []byte) []byte { return Int(b, int64(*n)) }
+	for _, tc := range []struct {
+		items []int
+		want  string
+	}{{nil, "[]"}, {[]int{1}, "[1]"}, {[]int{1, 2, 3}, "[1,2,3]"}} {
+		if got := string(Array(nil, tc.items, num)); got != tc.want {
+			t.Errorf("Array(%v) = %s, want %s", tc.items, got, tc.want)
+		}
+	}
+}
