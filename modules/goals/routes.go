@@ -52,7 +52,6 @@ func (h *Handlers) list(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	q.UserID = string([]byte(userID)) // the key outlives Fiber's buffer
 	result, err := h.lists.Do(c.UserContext(), q.key(), func(ctx context.Context) (listPage, error) {
 		return h.listPage(ctx, q)
 	})

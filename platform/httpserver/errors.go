@@ -92,7 +92,7 @@ func (s *Server) routeProblemFor(path, method string) *problem.Error {
 		}
 	}
 	if len(allow) == 0 {
-		return problem.NotFound("no resource at " + strings.Clone(path))
+		return problem.NotFound("no resource at " + path)
 	}
 	sort.Strings(allow)
 	return problem.MethodNotAllowed(strings.Join(slices.Compact(allow), ", "))

@@ -56,9 +56,7 @@ func validRequestID(id string) bool {
 func (s *Server) observe(c *fiber.Ctx) error {
 	start := time.Now()
 	id := c.Get(headerRequestID)
-	if validRequestID(id) {
-		id = string([]byte(id)) // Fiber reuses the header buffer after the handler
-	} else {
+	if !validRequestID(id) {
 		id = requestIDPrefix + strconv.FormatUint(requestCounter.Add(1), 36)
 	}
 	c.Locals(localRequestID, id)
