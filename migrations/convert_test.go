@@ -13,8 +13,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"usersvc/internal/testkit/pgtest"
 	"usersvc/migrations"
-	"usersvc/platform/pgtest"
 )
 
 type legacyBadge struct {

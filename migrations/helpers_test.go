@@ -12,9 +12,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"usersvc/internal/testkit/pgtest"
 	"usersvc/migrations"
 	"usersvc/platform/config"
-	"usersvc/platform/pgtest"
 )
 
 // syncBuffer collects what the runner writes; the conversion writes from one

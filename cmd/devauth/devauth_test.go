@@ -14,11 +14,11 @@ import (
 	amqp091 "github.com/rabbitmq/amqp091-go"
 	"go.uber.org/zap/zaptest"
 
+	"usersvc/internal/testkit/amqptest"
+	"usersvc/internal/testkit/pgtest"
 	"usersvc/platform/amqp"
-	"usersvc/platform/amqp/amqptest"
 	"usersvc/platform/auth"
 	"usersvc/platform/events"
-	"usersvc/platform/pgtest"
 )
 
 const testSecret = "devauth-test-secret-0123456789abcdef0123456789"

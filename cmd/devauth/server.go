@@ -16,7 +16,7 @@ import (
 	amqp091 "github.com/rabbitmq/amqp091-go"
 	"go.uber.org/zap"
 
-	"usersvc/platform/userid"
+	"usersvc/modules/authref/userid"
 )
 
 // publisher sends one event and waits for the broker's confirmation.

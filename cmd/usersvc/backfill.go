@@ -15,8 +15,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"usersvc/modules/authref"
+	"usersvc/modules/authref/authclient"
 	"usersvc/platform"
-	"usersvc/platform/authclient"
 	"usersvc/platform/config"
 	"usersvc/platform/database"
 )

@@ -12,7 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"usersvc/platform/pgtest"
+	"usersvc/internal/testkit/pgtest"
 )
 
 func sqlExec(t *testing.T, url, sql string, args ...any) {

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"usersvc/platform/amqp/amqptest"
-	"usersvc/platform/pgtest"
+	"usersvc/internal/testkit/amqptest"
+	"usersvc/internal/testkit/pgtest"
 )
 
 // CONTRACT §4: "Unparseable JSON, a missing or invalid id, … is dead-lettered

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"usersvc/platform/amqp/amqptest"
-	"usersvc/platform/pgtest"
+	"usersvc/internal/testkit/amqptest"
+	"usersvc/internal/testkit/pgtest"
 )
 
 // TestConsumeDrainsOnSIGTERM runs the real `usersvc consume`, sends SIGTERM

@@ -16,8 +16,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"usersvc/platform/apptest"
-	"usersvc/platform/pgtest"
+	"usersvc/internal/testkit/apptest"
+	"usersvc/internal/testkit/pgtest"
 )
 
 func migrateEnv(dbURL string) []string { return []string{"DATABASE_URL=" + dbURL} }

@@ -10,7 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"usersvc/platform/pgtest"
+	"usersvc/internal/testkit/pgtest"
 )
 
 // cli runs the command line in-process through run, as main does.

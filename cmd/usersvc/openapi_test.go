@@ -29,13 +29,13 @@ import (
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 
+	"usersvc/internal/testkit/apptest"
+	"usersvc/internal/testkit/openapitest"
+	"usersvc/internal/testkit/pgtest"
 	"usersvc/platform"
-	"usersvc/platform/apptest"
 	"usersvc/platform/config"
 	"usersvc/platform/httpserver"
 	"usersvc/platform/openapi"
-	"usersvc/platform/openapi/openapitest"
-	"usersvc/platform/pgtest"
 )
 
 // mountedAPI builds the API server of `usersvc serve` (platform core,

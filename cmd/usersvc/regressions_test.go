@@ -14,9 +14,9 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"usersvc/platform/apptest"
+	"usersvc/internal/testkit/apptest"
+	"usersvc/internal/testkit/pgtest"
 	"usersvc/platform/database"
-	"usersvc/platform/pgtest"
 )
 
 type auditResp struct {

@@ -10,9 +10,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"usersvc/platform/authclient"
+	"usersvc/modules/authref/authclient"
+	"usersvc/modules/authref/userid"
 	"usersvc/platform/database"
-	"usersvc/platform/userid"
 )
 
 // The backfill (`usersvc backfill-auth-users`, CONTRACT §6) fills and

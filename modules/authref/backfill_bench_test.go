@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"usersvc/internal/testkit/pgtest"
 	"usersvc/modules/authref"
-	"usersvc/platform/pgtest"
 )
 
 // BenchmarkBackfillLegacy measures a first backfill from the legacy users

@@ -11,7 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"usersvc/platform/authclient"
+	"usersvc/modules/authref/authclient"
 )
 
 // LegacyUsers lists the legacy shared database's users table (CONTRACT §6)

@@ -19,10 +19,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/zap"
 
+	"usersvc/internal/testkit/pgtest"
 	"usersvc/modules/authref"
-	"usersvc/platform/authclient"
+	"usersvc/modules/authref/authclient"
 	"usersvc/platform/config"
-	"usersvc/platform/pgtest"
 )
 
 // logBuffer is a goroutine-safe operator log.

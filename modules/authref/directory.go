@@ -8,7 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"usersvc/platform/authclient"
+	"usersvc/modules/authref/authclient"
 	"usersvc/platform/database"
 	"usersvc/platform/logging"
 	"usersvc/platform/userref"

@@ -9,9 +9,9 @@ import (
 
 	"go.uber.org/zap"
 
+	"usersvc/internal/testkit/apptest"
 	"usersvc/modules/authref"
-	"usersvc/platform/apptest"
-	"usersvc/platform/authclient"
+	"usersvc/modules/authref/authclient"
 	"usersvc/platform/config"
 	"usersvc/platform/database"
 	"usersvc/platform/userref"

@@ -14,11 +14,11 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"usersvc/internal/testkit/amqptest"
+	"usersvc/internal/testkit/pgtest"
 	"usersvc/modules/authref"
 	"usersvc/platform/amqp"
-	"usersvc/platform/amqp/amqptest"
 	"usersvc/platform/events"
-	"usersvc/platform/pgtest"
 )
 
 // These tests run the real consumer (platform/amqp) with the real

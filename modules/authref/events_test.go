@@ -9,10 +9,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"usersvc/internal/testkit/pgtest"
 	"usersvc/modules/authref"
 	"usersvc/platform/database"
 	"usersvc/platform/events"
-	"usersvc/platform/pgtest"
 )
 
 // evWorld is a fresh database and the lifecycle handler on it.

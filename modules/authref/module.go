@@ -6,7 +6,7 @@ package authref
 import (
 	"go.uber.org/fx"
 
-	"usersvc/platform/authclient"
+	"usersvc/modules/authref/authclient"
 	"usersvc/platform/events"
 	"usersvc/platform/userref"
 )

@@ -10,9 +10,9 @@ import (
 	"strings"
 	"testing"
 
+	"usersvc/internal/testkit/apptest"
 	"usersvc/modules/authref"
 	"usersvc/modules/badges"
-	"usersvc/platform/apptest"
 	"usersvc/platform/config"
 )
 

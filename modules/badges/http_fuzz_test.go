@@ -7,7 +7,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"usersvc/platform/apptest"
+	"usersvc/internal/testkit/apptest"
 )
 
 // FuzzCreateBadgeHTTP sends arbitrary bodies through the whole stack (body

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"usersvc/platform/apptest"
+	"usersvc/internal/testkit/apptest"
 	"usersvc/platform/config"
 	"usersvc/platform/page"
 )

@@ -8,9 +8,9 @@ import (
 	"sync"
 	"testing"
 
+	"usersvc/internal/testkit/apptest"
 	"usersvc/modules/authref"
 	"usersvc/modules/goals"
-	"usersvc/platform/apptest"
 )
 
 type goalJSON struct {

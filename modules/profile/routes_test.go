@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"usersvc/internal/testkit/apptest"
 	"usersvc/modules/authref"
 	"usersvc/modules/badges"
 	"usersvc/modules/profile"
-	"usersvc/platform/apptest"
 	"usersvc/platform/config"
 )
 

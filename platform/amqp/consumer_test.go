@@ -14,8 +14,8 @@ import (
 	amqp091 "github.com/rabbitmq/amqp091-go"
 	"go.uber.org/zap/zaptest"
 
+	"usersvc/internal/testkit/amqptest"
 	"usersvc/platform/amqp"
-	"usersvc/platform/amqp/amqptest"
 	"usersvc/platform/events"
 )
 

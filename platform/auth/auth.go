@@ -25,7 +25,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"usersvc/platform/userid"
+	"usersvc/modules/authref/userid"
 )
 
 // Defaults applied by NewVerifier to zero fields of Config.

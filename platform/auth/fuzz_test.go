@@ -10,7 +10,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"usersvc/platform/userid"
+	"usersvc/modules/authref/userid"
 )
 
 var knownDescriptions = func() map[string]bool {

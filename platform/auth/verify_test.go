@@ -11,7 +11,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"usersvc/platform/userid"
+	"usersvc/modules/authref/userid"
 )
 
 type verifyCase struct {

@@ -10,8 +10,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"usersvc/internal/testkit/pgtest"
 	"usersvc/platform/database"
-	"usersvc/platform/pgtest"
 )
 
 func TestPipelineGivesEachReadItsOwnRows(t *testing.T) {

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"usersvc/platform/userid"
+	"usersvc/modules/authref/userid"
 )
 
 // FuzzRead checks the reader's promises on any input: it never panics, a

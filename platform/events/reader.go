@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"usersvc/platform/userid"
+	"usersvc/modules/authref/userid"
 )
 
 // MaxBody is the largest message body the reader decodes; anything larger is

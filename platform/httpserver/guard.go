@@ -10,9 +10,9 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/limiter"
 
+	"usersvc/modules/authref/userid"
 	"usersvc/platform/auth"
 	"usersvc/platform/problem"
-	"usersvc/platform/userid"
 	"usersvc/platform/userref"
 )
 

@@ -16,11 +16,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"usersvc/internal/testkit/openapitest"
 	"usersvc/platform/config"
 	"usersvc/platform/httpserver"
 	"usersvc/platform/metrics"
 	"usersvc/platform/openapi"
-	"usersvc/platform/openapi/openapitest"
 )
 
 // node is one value of the document with its JSON pointer.

@@ -21,10 +21,10 @@ import (
 	"go.uber.org/fx/fxtest"
 	"go.uber.org/zap"
 
+	"usersvc/internal/testkit/pgtest"
 	"usersvc/platform"
 	"usersvc/platform/config"
 	"usersvc/platform/httpserver"
-	"usersvc/platform/pgtest"
 )
 
 // Secret is the HMAC key of test tokens.

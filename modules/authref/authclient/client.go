@@ -22,9 +22,9 @@ import (
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 
+	"usersvc/modules/authref/userid"
 	"usersvc/platform/config"
 	"usersvc/platform/logging"
-	"usersvc/platform/userid"
 )
 
 // Module provides the *Client.

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"usersvc/platform/userid"
+	"usersvc/modules/authref/userid"
 )
 
 // reference is the contract's definition, spelled as a regexp; Valid must agree
