@@ -344,6 +344,12 @@ func newSession(t *testing.T, spec *openapitest.Spec, seen map[string]map[int]bo
 	return &session{t: t, app: apptest.New(t, tweak, servedModules(t)), spec: spec, seen: seen}
 }
 
+// newDownSession is a session on an app whose database was down from the start.
+func newDownSession(t *testing.T, spec *openapitest.Spec, seen map[string]map[int]bool, tweak func(*config.Config)) *session {
+	t.Helper()
+	return &session{t: t, app: apptest.NewUnstarted(t, tweak, servedModules(t)), spec: spec, seen: seen}
+}
+
 func TestOpenAPIResponses(t *testing.T) {
 	spec := openapitest.MustDefault(t)
 	seen := map[string]map[int]bool{}
@@ -554,7 +560,7 @@ func TestOpenAPIResponses(t *testing.T) {
 	)
 
 	// 503: the database is down.
-	down := newSession(t, spec, seen, func(c *config.Config) {
+	down := newDownSession(t, spec, seen, func(c *config.Config) {
 		c.DatabaseURL = "postgres://postgres@127.0.0.1:1/down?sslmode=disable&connect_timeout=1"
 		c.DatabasePoolTimeout = 2 * time.Second
 	})

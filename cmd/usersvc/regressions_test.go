@@ -17,6 +17,7 @@ import (
 	"usersvc/internal/testkit/apptest"
 	"usersvc/internal/testkit/pgtest"
 	"usersvc/platform/database"
+	"usersvc/platform/errs"
 )
 
 type auditResp struct {
@@ -211,8 +212,8 @@ func TestRegressionUnexpectedEOFIsUnavailable(t *testing.T) {
 		if !database.IsUnavailable(err) {
 			t.Errorf("IsUnavailable(%v) = false, want true (503)", err)
 		}
-		if p := database.Problem(err); p.Status != 503 {
-			t.Errorf("Problem(%v).Status = %d, want 503", err, p.Status)
+		if got := errs.CodeOf(database.Classify(err)); got != errs.Unavailable {
+			t.Errorf("Classify(%v) has code %q, want %q (503)", err, got, errs.Unavailable)
 		}
 	}
 }

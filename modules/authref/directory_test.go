@@ -14,7 +14,6 @@ import (
 	"usersvc/modules/authref/authclient"
 	"usersvc/platform/config"
 	"usersvc/platform/database"
-	"usersvc/platform/userref"
 )
 
 func newDirectory(t *testing.T, auth *apptest.FakeAuthService) (*authref.Directory, *evWorld) {
@@ -52,7 +51,7 @@ func TestClaimRefusesATombstone(t *testing.T) {
 	if _, err := w.pool.Exec(context.Background(), `INSERT INTO auth_user_tombstones VALUES ('gone', now())`); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.Claim(context.Background(), "gone"); !errors.Is(err, userref.ErrDeleted) {
+	if err := d.Claim(context.Background(), "gone"); !errors.Is(err, authref.ErrDeleted) {
 		t.Fatalf("claim of a deleted id: %v", err)
 	}
 	if w.ref("gone").exists {
@@ -83,7 +82,7 @@ func TestClaimLosesToAConcurrentDelete(t *testing.T) {
 	if err := tx.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := <-done; !errors.Is(err, userref.ErrDeleted) {
+	if err := <-done; !errors.Is(err, authref.ErrDeleted) {
 		t.Fatalf("claim racing a delete: %v", err)
 	}
 	if r := w.ref("racer"); r.exists || r.tombstone == nil {
@@ -105,10 +104,10 @@ func TestResolve(t *testing.T) {
 		want error
 	}{
 		{"local", true, nil}, // a local reference answers without the auth-service
-		{"gone", false, userref.ErrDeleted},
+		{"gone", false, authref.ErrDeleted},
 		{"known", false, nil},
-		{"stranger", false, userref.ErrUnknown},
-		{"other", true, userref.ErrUnavailable},
+		{"stranger", false, authref.ErrUnknown},
+		{"other", true, authref.ErrUnavailable},
 	}
 	for _, tc := range cases {
 		auth.Down.Store(tc.down)

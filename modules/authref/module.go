@@ -8,16 +8,16 @@ import (
 
 	"usersvc/modules/authref/authclient"
 	"usersvc/platform/events"
-	"usersvc/platform/userref"
+	"usersvc/platform/httpserver"
 )
 
 // Module registers the user directory and the lifecycle event handlers.
 var Module = fx.Module("authref",
 	authclient.Module,
 	fx.Provide(
-		NewDirectory,
-		func(d *Directory) userref.Directory { return d },
-		func(d *Directory) userref.Refresher { return d },
+		newDirectory,
+		func(d *Directory) httpserver.Owners { return d },
+		func(d *Directory) Refresher { return d },
 		events.AsHandler(NewLifecycleHandler),
 	),
 )

@@ -1,9 +1,9 @@
 package badges
 
 import (
-	"errors"
 	"strconv"
 	"time"
+	"usersvc/platform/errs"
 
 	"usersvc/platform/jsonw"
 )
@@ -23,9 +23,9 @@ var EarliestDate = time.Date(1, time.January, 1, 0, 0, 0, 0, time.UTC)
 
 var (
 	// ErrBadgeExists: the user already has a badge of that name, as lower() compares names.
-	ErrBadgeExists = errors.New("the user already has a badge with this name")
+	ErrBadgeExists = errs.New(errs.Conflict, "the user already has a badge with this name (names compare case-insensitively)")
 	// ErrBadgeNotFound: no such badge for this user (another user's badge included).
-	ErrBadgeNotFound = errors.New("no such badge")
+	ErrBadgeNotFound = errs.New(errs.NotFound, "no such badge")
 )
 
 // Badge is one badge a user holds.
@@ -73,19 +73,4 @@ func (b *Badge) AppendJSON(buf []byte) []byte {
 // Location is the badge's URL path.
 func (b *Badge) Location() string {
 	return "/users/" + b.UserID + "/badges/" + strconv.FormatInt(b.ID, 10)
-}
-
-// ParseID reads a badge id from a path: a positive decimal int64 in canonical
-// form (digits only, no sign, no leading zero).
-func ParseID(s string) (int64, bool) {
-	if s == "" || s[0] < '1' || s[0] > '9' || len(s) > 19 {
-		return 0, false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return 0, false
-		}
-	}
-	id, err := strconv.ParseInt(s, 10, 64)
-	return id, err == nil
 }

@@ -7,9 +7,9 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"usersvc/platform/errs"
 	"usersvc/platform/httpserver"
 	"usersvc/platform/jsonw"
-	"usersvc/platform/problem"
 )
 
 // FuzzNewBadgeBody feeds arbitrary bytes to the body reader and the badge
@@ -30,14 +30,14 @@ func FuzzNewBadgeBody(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		body, err := httpserver.ParseBody(raw)
 		if err != nil {
-			if p, ok := err.(*problem.Error); !ok || p.Status != 400 {
-				t.Fatalf("ParseBody(%q) = %v, want a 400 problem", raw, err)
+			if !errs.Is(err, errs.Malformed) {
+				t.Fatalf("ParseBody(%q) = %v, want Malformed (400)", raw, err)
 			}
 			return
 		}
-		nb, invalid := decodeNewBadge(body, "42", now)
+		nb, invalid := decodeNewBadge(body, now)
 		if invalid != nil {
-			if invalid.Status != 422 || len(invalid.Errors) == 0 {
+			if e, ok := errs.As(invalid); !ok || e.Code != errs.Invalid || len(e.Fields) == 0 {
 				t.Fatalf("decode(%q) = %v, want a 422 naming fields", raw, invalid)
 			}
 			return

@@ -8,8 +8,8 @@ import (
 	"usersvc/platform/httpserver"
 )
 
-// Module registers the badge store, service and routes.
+// Module registers the badge store and routes.
 var Module = fx.Module("badges",
-	fx.Provide(fx.Private, NewStore, NewService),
+	fx.Provide(fx.Private, NewStore),
 	fx.Provide(httpserver.AsRoutes(NewRoutes)),
 )

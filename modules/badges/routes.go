@@ -1,17 +1,13 @@
 package badges
 
 import (
-	"errors"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 
-	"usersvc/platform/database"
 	"usersvc/platform/httpserver"
 	"usersvc/platform/jsonw"
 	"usersvc/platform/page"
-	"usersvc/platform/problem"
-	"usersvc/platform/userref"
 )
 
 // badgeParam names the badge in /users/:auth_user_id/badges/:badge_id.
@@ -20,33 +16,36 @@ const badgeParam = "badge_id"
 // readOnly are the badge's fields a client may not send (422 when it does).
 var readOnly = []string{"id", "auth_user_id", "created_at"}
 
+// handlers serve the badge routes: decode → call the store → encode. The
+// route chain (platform/httpserver) has validated the path, the caller and
+// the content type, and settles an unknown user or a 422 in the contract's order.
 type handlers struct {
-	svc *Service
-	now func() time.Time
+	store *Store
+	now   func() time.Time
 }
 
 // NewRoutes is the module's route table; the Guard applies each Access rule
 // (and the path id check) before a handler runs.
-func NewRoutes(svc *Service) []httpserver.Route {
-	h := &handlers{svc: svc, now: time.Now}
+func NewRoutes(store *Store) []httpserver.Route {
+	h := &handlers{store: store, now: time.Now}
 	return []httpserver.Route{
-		{Method: fiber.MethodGet, Path: "/users/:auth_user_id/badges", Access: httpserver.Public, Handler: h.list},
-		{Method: fiber.MethodPost, Path: "/users/:auth_user_id/badges", Access: httpserver.OwnerOrAdmin, Handler: h.create},
+		{Method: fiber.MethodGet, Path: "/users/:auth_user_id/badges", Access: httpserver.Public, Shared: true, Handler: h.list},
+		{Method: fiber.MethodPost, Path: "/users/:auth_user_id/badges", Access: httpserver.OwnerOrAdmin, Body: true, Handler: h.create},
 		{Method: fiber.MethodGet, Path: "/users/:auth_user_id/badges/:badge_id", Access: httpserver.Public, Handler: h.get},
 	}
 }
 
 func (h *handlers) list(c *fiber.Ctx) error {
-	userID := c.Params(httpserver.UserParam)
+	userID := httpserver.Owner(c)
 	scope := page.Scope(userID)
 	limit, after, err := httpserver.ReadPage(c, scope)
 	if err != nil {
 		return err
 	}
 	// One more than asked: its presence alone announces a next page.
-	badges, err := h.svc.List(c.UserContext(), userID, after, limit+1)
+	badges, err := h.store.List(c.UserContext(), userID, after, limit+1)
 	if err != nil {
-		return toProblem(err)
+		return err
 	}
 	if len(badges) > limit {
 		badges = badges[:limit]
@@ -59,44 +58,35 @@ func (h *handlers) list(c *fiber.Ctx) error {
 }
 
 func (h *handlers) get(c *fiber.Ctx) error {
-	userID := c.Params(httpserver.UserParam)
-	id, ok := ParseID(c.Params(badgeParam))
-	if !ok {
-		return problem.BadRequest("the badge id in the path is malformed: it is a positive integer")
-	}
-	b, err := h.svc.Get(c.UserContext(), userID, id)
+	b, err := h.store.Get(c.UserContext(), httpserver.Owner(c), httpserver.PathID(c, badgeParam))
 	if err != nil {
-		return toProblem(err)
+		return err
 	}
 	return sendJSON(c, fiber.StatusOK, b.AppendJSON(make([]byte, 0, 256)))
 }
 
 func (h *handlers) create(c *fiber.Ctx) error {
-	userID := c.Params(httpserver.UserParam)
-	body, err := httpserver.ReadBody(c)
+	nb, err := httpserver.Decode(c, h.decodeNewBadge)
 	if err != nil {
 		return err
 	}
-	nb, invalid := decodeNewBadge(body, userID, h.now())
-	if invalid != nil {
-		// An unknown user (404) answers before broken fields (422): CONTRACT §2 order.
-		if err := h.svc.CheckUser(c.UserContext(), userID); err != nil {
-			return toProblem(err)
-		}
-		return invalid
-	}
-	b, err := h.svc.Create(c.UserContext(), nb)
+	nb.UserID = httpserver.Owner(c)
+	b, err := h.store.Create(c.UserContext(), nb)
 	if err != nil {
-		return toProblem(err)
+		return err
 	}
 	c.Set(fiber.HeaderLocation, b.Location())
 	return sendJSON(c, fiber.StatusCreated, b.AppendJSON(make([]byte, 0, 256)))
 }
 
+func (h *handlers) decodeNewBadge(b *httpserver.Body) (NewBadge, error) {
+	return decodeNewBadge(b, h.now())
+}
+
 // decodeNewBadge applies the field rules of CONTRACT §3 "Badge" and reports
 // every broken one at once.
-func decodeNewBadge(b *httpserver.Body, userID string, now time.Time) (NewBadge, *problem.Error) {
-	nb := NewBadge{UserID: userID}
+func decodeNewBadge(b *httpserver.Body, now time.Time) (NewBadge, error) {
+	var nb NewBadge
 	b.Require("name")
 	nb.Name, _ = b.Text("name", 1, MaxName)
 	nb.Description, _ = b.Text("description", 0, MaxDescription)
@@ -112,25 +102,11 @@ func decodeNewBadge(b *httpserver.Body, userID string, now time.Time) (NewBadge,
 			nb.DateAchieved = &t
 		}
 	}
-	return nb, b.Problem(readOnly...)
+	return nb, b.Err(readOnly...)
 }
 
 func sendJSON(c *fiber.Ctx, status int, body []byte) error {
 	c.Status(status)
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
 	return c.Send(body)
-}
-
-// toProblem maps the module's errors to CONTRACT §2 statuses.
-func toProblem(err error) error {
-	switch {
-	case errors.Is(err, ErrBadgeExists):
-		return problem.Conflict("the user already has a badge with this name (names compare case-insensitively)")
-	case errors.Is(err, ErrBadgeNotFound):
-		return problem.NotFound("no such badge")
-	case errors.Is(err, userref.ErrUnknown), errors.Is(err, userref.ErrDeleted), errors.Is(err, userref.ErrUnavailable):
-		return userref.Problem(err)
-	default:
-		return database.Problem(err)
-	}
 }

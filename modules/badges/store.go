@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"usersvc/platform/database"
+	"usersvc/platform/errs"
 	"usersvc/platform/page"
 )
 
@@ -22,10 +23,14 @@ import (
 // "unknown user" (no row) from "known user without badges" (one row of NULLs).
 type Store struct {
 	db *database.Pool
+	// reads carries the list queries, pipelined with other concurrent reads.
+	reads *database.Pipeline
 }
 
 // NewStore builds the store over the pool.
-func NewStore(db *database.Pool) *Store { return &Store{db: db} }
+func NewStore(db *database.Pool, reads *database.Pipeline) *Store {
+	return &Store{db: db, reads: reads}
+}
 
 // uniqueName is the index behind "names are unique per user, as lower() compares them".
 const uniqueName = "badges_user_name_key"
@@ -111,67 +116,67 @@ func (r *row) badge(userID string) Badge {
 }
 
 // List returns at most limit badges of the user, newest first, after the
-// cursor when there is one. found is false when the user has no local reference.
-func (s *Store) List(ctx context.Context, userID string, after *page.Cursor, limit int) (badges []Badge, found bool, err error) {
-	var rows pgx.Rows
-	if after == nil {
-		rows, err = s.db.Query(ctx, listFirstSQL, limit, userID)
-	} else {
-		rows, err = s.db.Query(ctx, listAfterSQL, after.At, after.ID, limit, userID)
+// cursor when there is one.
+func (s *Store) List(ctx context.Context, userID string, after *page.Cursor, limit int) ([]Badge, error) {
+	sql, args := listFirstSQL, []any{limit, userID}
+	if after != nil {
+		sql, args = listAfterSQL, []any{after.At, after.ID, limit, userID}
 	}
-	if err != nil {
-		return nil, false, fmt.Errorf("list badges: %w", err)
-	}
-	defer rows.Close()
-	badges = make([]Badge, 0, min(limit, 16))
-	var r row
-	dest := r.dest()
-	for rows.Next() {
-		found = true
-		if err := rows.Scan(dest...); err != nil {
-			return nil, false, fmt.Errorf("list badges: %w", err)
+	badges := make([]Badge, 0, min(limit, 16))
+	found := false
+	err := s.reads.Query(ctx, sql, args, func(rows pgx.Rows) error {
+		var r row
+		dest := r.dest()
+		for rows.Next() {
+			found = true
+			if err := rows.Scan(dest...); err != nil {
+				return err
+			}
+			if r.id.Valid {
+				badges = append(badges, r.badge(userID))
+			}
 		}
-		if r.id.Valid {
-			badges = append(badges, r.badge(userID))
-		}
+		return nil
+	})
+	switch {
+	case err != nil:
+		return nil, database.Classify(fmt.Errorf("list badges: %w", err))
+	case !found:
+		return nil, errs.ErrOwnerUnknown
 	}
-	if err := rows.Err(); err != nil {
-		return nil, false, fmt.Errorf("list badges: %w", err)
-	}
-	return badges, found, nil
+	return badges, nil
 }
 
 // Get returns one badge of the user: ErrBadgeNotFound when the user has no
-// such badge; found is false when the user has no local reference.
-func (s *Store) Get(ctx context.Context, userID string, id int64) (Badge, bool, error) {
+// such badge (another user's badge included).
+func (s *Store) Get(ctx context.Context, userID string, id int64) (Badge, error) {
 	var r row
 	switch err := s.db.QueryRow(ctx, getSQL, id, userID).Scan(r.dest()...); {
 	case errors.Is(err, pgx.ErrNoRows):
-		return Badge{}, false, nil
+		return Badge{}, errs.ErrOwnerUnknown
 	case err != nil:
-		return Badge{}, false, fmt.Errorf("get badge: %w", err)
+		return Badge{}, database.Classify(fmt.Errorf("get badge: %w", err))
 	case !r.id.Valid:
-		return Badge{}, true, ErrBadgeNotFound
+		return Badge{}, ErrBadgeNotFound
 	}
-	return r.badge(userID), true, nil
+	return r.badge(userID), nil
 }
 
 // Create inserts the badge: ErrBadgeExists when the user already has the
-// name (the unique index decides, so concurrent requests cannot both win);
-// found is false when the user has no local reference.
-func (s *Store) Create(ctx context.Context, nb NewBadge) (Badge, bool, error) {
+// name (the unique index decides, so concurrent requests cannot both win).
+func (s *Store) Create(ctx context.Context, nb NewBadge) (Badge, error) {
 	b := Badge{UserID: nb.UserID, Name: nb.Name, Description: nb.Description, IconURL: nb.IconURL}
 	err := s.db.QueryRow(ctx, insertSQL, nb.UserID, nb.Name, nb.Description, nb.IconURL, nb.DateAchieved).
 		Scan(&b.ID, &b.DateAchieved, &b.CreatedAt)
 	var pgErr *pgconn.PgError
 	switch {
 	case err == nil:
-		return b, true, nil
+		return b, nil
 	case errors.As(err, &pgErr) && pgErr.Code == uniqueViolation && pgErr.ConstraintName == uniqueName:
-		return Badge{}, true, ErrBadgeExists
+		return Badge{}, ErrBadgeExists
 	case errors.As(err, &pgErr) && pgErr.Code == foreignKeyViolation:
-		return Badge{}, false, nil
+		return Badge{}, errs.ErrOwnerUnknown
 	default:
-		return Badge{}, false, fmt.Errorf("create badge: %w", err)
+		return Badge{}, database.Classify(fmt.Errorf("create badge: %w", err))
 	}
 }

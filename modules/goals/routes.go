@@ -1,108 +1,63 @@
 package goals
 
 import (
-	"context"
-	"errors"
 	"net/url"
 	"strconv"
 
 	"github.com/gofiber/fiber/v2"
 
-	"usersvc/platform/coalesce"
-	"usersvc/platform/database"
+	"usersvc/platform/errs"
 	"usersvc/platform/httpserver"
 	"usersvc/platform/jsonw"
 	"usersvc/platform/page"
-	"usersvc/platform/problem"
-	"usersvc/platform/userref"
 )
 
-// Handlers serve the goal routes: decode → call the store → encode.
+// Handlers serve the goal routes: decode → call the store → encode. The
+// route chain (platform/httpserver) has validated the path, the caller and
+// the content type, and settles an unknown user or a 422 in the contract's order.
 type Handlers struct {
-	store     *Store
-	directory userref.Directory
-	// lists coalesces identical concurrent list requests (see platform/coalesce).
-	lists coalesce.Group[listKey, listPage]
+	store *Store
 }
 
 // NewHandlers builds the handlers.
-func NewHandlers(store *Store, directory userref.Directory) *Handlers {
-	return &Handlers{store: store, directory: directory}
+func NewHandlers(store *Store) *Handlers {
+	return &Handlers{store: store}
 }
 
 const (
 	collectionPath = "/users/:auth_user_id/goals"
 	itemPath       = "/users/:auth_user_id/goals/:goal_id"
+	goalParam      = "goal_id"
 )
 
 // Routes is the module's route table; Access shows who may call what.
 func Routes(h *Handlers) []httpserver.Route {
 	return []httpserver.Route{
-		{Method: fiber.MethodGet, Path: collectionPath, Access: httpserver.Public, Handler: h.list},
-		{Method: fiber.MethodPost, Path: collectionPath, Access: httpserver.OwnerOrAdmin, Handler: h.create},
+		{Method: fiber.MethodGet, Path: collectionPath, Access: httpserver.Public, Shared: true, Handler: h.list},
+		{Method: fiber.MethodPost, Path: collectionPath, Access: httpserver.OwnerOrAdmin, Body: true, Handler: h.create},
 		{Method: fiber.MethodGet, Path: itemPath, Access: httpserver.Public, Handler: h.get},
-		{Method: fiber.MethodPut, Path: itemPath, Access: httpserver.OwnerOrAdmin, Handler: h.update},
+		{Method: fiber.MethodPut, Path: itemPath, Access: httpserver.OwnerOrAdmin, Body: true, Handler: h.update,
+			BeforeInvalid: h.checkPrecondition},
 		{Method: fiber.MethodDelete, Path: itemPath, Access: httpserver.OwnerOrAdmin, Handler: h.delete},
 	}
 }
 
 func (h *Handlers) list(c *fiber.Ctx) error {
-	userID := c.Params(httpserver.UserParam)
-	q, err := parseListQuery(c, userID)
+	q, err := parseListQuery(c, httpserver.Owner(c))
 	if err != nil {
 		return err
 	}
-	result, err := h.lists.Do(c.UserContext(), q.key(), func(ctx context.Context) (listPage, error) {
-		return h.listPage(ctx, q)
-	})
+	goals, err := h.store.List(c.UserContext(), q)
 	if err != nil {
-		return goalProblem(err)
+		return err
 	}
-	if result.link != "" {
-		c.Set(fiber.HeaderLink, result.link)
-	}
-	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
-	c.Response().SetBody(result.body) // copies: the page may be shared with concurrent requests
-	return nil
-}
-
-// listPage is one encoded page of goals, shareable between identical concurrent requests.
-type listPage struct {
-	body []byte
-	link string
-}
-
-// listKey identifies a page: requests with the same key get the same answer.
-type listKey struct {
-	user, status string
-	afterMicros  int64
-	afterID      int64
-	limit        int
-}
-
-func (q ListQuery) key() listKey {
-	k := listKey{user: q.UserID, status: q.Status, limit: q.Limit}
-	if q.After != nil {
-		k.afterMicros, k.afterID = q.After.At.UnixMicro(), q.After.ID
-	}
-	return k
-}
-
-func (h *Handlers) listPage(ctx context.Context, q ListQuery) (listPage, error) {
-	goals, err := userref.WithUser(ctx, h.directory, q.UserID, func() ([]Goal, bool, error) {
-		return h.store.List(ctx, q)
-	})
-	if err != nil {
-		return listPage{}, err
-	}
-	var p listPage
 	if len(goals) > q.Limit {
 		last := goals[q.Limit-1]
-		p.link = nextLink(q, page.Cursor{At: last.CreatedAt, ID: last.ID})
+		c.Set(fiber.HeaderLink, nextLink(q, page.Cursor{At: last.CreatedAt, ID: last.ID}))
 		goals = goals[:q.Limit]
 	}
-	p.body = jsonw.Array(make([]byte, 0, 64+len(goals)*320), goals, (*Goal).AppendJSON)
-	return p, nil
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	return c.Send(jsonw.Array(make([]byte, 0, 64+len(goals)*320), goals, (*Goal).AppendJSON))
 }
 
 func parseListQuery(c *fiber.Ctx, userID string) (ListQuery, error) {
@@ -111,7 +66,7 @@ func parseListQuery(c *fiber.Ctx, userID string) (ListQuery, error) {
 		return ListQuery{}, err
 	}
 	if status != "" && !ValidStatus(status) {
-		return ListQuery{}, problem.BadRequest("status must be one of not-started, in-progress, completed, abandoned")
+		return ListQuery{}, errs.New(errs.Malformed, "status must be one of not-started, in-progress, completed, abandoned")
 	}
 	limit, after, err := httpserver.ReadPage(c, page.Scope(userID, status))
 	if err != nil {
@@ -130,97 +85,53 @@ func nextLink(q ListQuery, after page.Cursor) string {
 }
 
 func (h *Handlers) get(c *fiber.Ctx) error {
-	userID := c.Params(httpserver.UserParam)
-	id, _ := httpserver.PositiveID(c.Params("goal_id"))
-	g, err := userref.WithUser(c.UserContext(), h.directory, userID, func() (Goal, bool, error) {
-		return h.store.Get(c.UserContext(), userID, id)
-	})
+	g, err := h.store.Get(c.UserContext(), httpserver.Owner(c), httpserver.PathID(c, goalParam))
 	if err != nil {
-		return goalProblem(err)
+		return err
 	}
 	return writeGoal(c, fiber.StatusOK, &g)
 }
 
 func (h *Handlers) create(c *fiber.Ctx) error {
-	userID := c.Params(httpserver.UserParam)
-	body, err := httpserver.ReadBody(c)
+	g, err := httpserver.Decode(c, decodeNewGoal)
 	if err != nil {
 		return err
 	}
-	g, invalid := decodeNewGoal(body)
-	if invalid != nil {
-		// An unknown user is a 404 even when the body is also wrong (CONTRACT §2 order).
-		if err := h.directory.Resolve(c.UserContext(), userID); err != nil {
-			return goalProblem(err)
-		}
-		return invalid
-	}
-	g.UserID = userID
-	created, err := userref.WithUser(c.UserContext(), h.directory, userID, func() (Goal, bool, error) {
-		return h.store.Create(c.UserContext(), g)
-	})
+	g.UserID = httpserver.Owner(c)
+	created, err := h.store.Create(c.UserContext(), g)
 	if err != nil {
-		return goalProblem(err)
+		return err
 	}
-	c.Location("/users/" + userID + "/goals/" + strconv.FormatInt(created.ID, 10))
+	c.Location("/users/" + created.UserID + "/goals/" + strconv.FormatInt(created.ID, 10))
 	return writeGoal(c, fiber.StatusCreated, &created)
 }
 
 func (h *Handlers) update(c *fiber.Ctx) error {
-	userID := c.Params(httpserver.UserParam)
-	id, _ := httpserver.PositiveID(c.Params("goal_id"))
-	body, err := httpserver.ReadBody(c)
+	patch, err := httpserver.Decode(c, decodePatch)
 	if err != nil {
 		return err
 	}
-	pre := ParseIfMatch(c.Get(fiber.HeaderIfMatch))
-	patch, invalid := decodePatch(body)
-	if invalid != nil {
-		// 404 and 412 come before 422 (CONTRACT §2 order).
-		g, err := userref.WithUser(c.UserContext(), h.directory, userID, func() (Goal, bool, error) {
-			return h.store.Get(c.UserContext(), userID, id)
-		})
-		if err != nil {
-			return goalProblem(err)
-		}
-		if !pre.Matches(g.Version) {
-			return goalProblem(ErrPrecondition)
-		}
-		return invalid
-	}
-	g, err := userref.WithUser(c.UserContext(), h.directory, userID, func() (Goal, bool, error) {
-		return h.store.Update(c.UserContext(), userID, id, patch, pre)
-	})
+	g, err := h.store.Update(c.UserContext(), httpserver.Owner(c), httpserver.PathID(c, goalParam), patch, ifMatch(c))
 	if err != nil {
-		return goalProblem(err)
+		return err
 	}
 	return writeGoal(c, fiber.StatusOK, &g)
 }
 
+// checkPrecondition is what a PUT with broken fields answers before its 422:
+// no such goal (404) or a stale If-Match (412), per CONTRACT §2's order.
+func (h *Handlers) checkPrecondition(c *fiber.Ctx) error {
+	return h.store.CheckPrecondition(c.UserContext(), httpserver.Owner(c), httpserver.PathID(c, goalParam), ifMatch(c))
+}
+
 func (h *Handlers) delete(c *fiber.Ctx) error {
-	userID := c.Params(httpserver.UserParam)
-	id, _ := httpserver.PositiveID(c.Params("goal_id"))
-	pre := ParseIfMatch(c.Get(fiber.HeaderIfMatch))
-	_, err := userref.WithUser(c.UserContext(), h.directory, userID, func() (struct{}, bool, error) {
-		known, err := h.store.Delete(c.UserContext(), userID, id, pre)
-		return struct{}{}, known, err
-	})
-	if err != nil {
-		return goalProblem(err)
+	if err := h.store.Delete(c.UserContext(), httpserver.Owner(c), httpserver.PathID(c, goalParam), ifMatch(c)); err != nil {
+		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)
 }
 
-func goalProblem(err error) error {
-	switch {
-	case errors.Is(err, ErrNotFound):
-		return problem.NotFound("no such goal for this user")
-	case errors.Is(err, ErrPrecondition):
-		return problem.PreconditionFailed("If-Match does not match the goal's current ETag")
-	default:
-		return database.Problem(userref.Problem(err))
-	}
-}
+func ifMatch(c *fiber.Ctx) Precondition { return ParseIfMatch(c.Get(fiber.HeaderIfMatch)) }
 
 func writeGoal(c *fiber.Ctx, status int, g *Goal) error {
 	c.Set(fiber.HeaderETag, g.ETag())
@@ -231,7 +142,7 @@ func writeGoal(c *fiber.Ctx, status int, g *Goal) error {
 // readOnly fields may appear in what clients received but never in what they send.
 var readOnly = []string{"id", "auth_user_id", "created_at", "updated_at", "completed_at"}
 
-func decodeNewGoal(b *httpserver.Body) (Goal, *problem.Error) {
+func decodeNewGoal(b *httpserver.Body) (Goal, error) {
 	g := Goal{Status: StatusInProgress}
 	b.Require("title")
 	if v, ok := b.Text("title", 1, MaxTitle); ok {
@@ -246,10 +157,10 @@ func decodeNewGoal(b *httpserver.Body) (Goal, *problem.Error) {
 	if v, ok := b.Int("streak_count", 0, MaxStreak); ok {
 		g.Streak = v
 	}
-	return g, b.Problem(readOnly...)
+	return g, b.Err(readOnly...)
 }
 
-func decodePatch(b *httpserver.Body) (Patch, *problem.Error) {
+func decodePatch(b *httpserver.Body) (Patch, error) {
 	var p Patch
 	if v, ok := b.Text("title", 1, MaxTitle); ok {
 		p.Title = &v
@@ -266,5 +177,5 @@ func decodePatch(b *httpserver.Body) (Patch, *problem.Error) {
 	if b.Len() == 0 {
 		b.Fail("body", "the update must set at least one of title, description, status, streak_count")
 	}
-	return p, b.Problem(readOnly...)
+	return p, b.Err(readOnly...)
 }

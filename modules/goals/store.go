@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"usersvc/platform/database"
+	"usersvc/platform/errs"
 	"usersvc/platform/page"
 )
 
@@ -39,11 +40,13 @@ func sqlOf(b sq.Sqlizer) string {
 	return query
 }
 
-// ErrNotFound: no such goal for this user.
-var ErrNotFound = errors.New("goal not found")
-
-// ErrPrecondition: If-Match did not match the goal's current ETag.
-var ErrPrecondition = errors.New("precondition failed")
+// The store's answers besides success; compare with errors.Is. An unknown
+// user is errs.ErrOwnerUnknown; a database failure is classified by
+// database.Classify.
+var (
+	ErrNotFound     = errs.New(errs.NotFound, "no such goal for this user")
+	ErrPrecondition = errs.New(errs.Precondition, "If-Match does not match the goal's current ETag")
+)
 
 // ListQuery selects one page of a user's goals.
 type ListQuery struct {
@@ -74,9 +77,8 @@ func buildList(withStatus, withCursor bool) string {
 
 var userExistsSQL = sqlOf(psql.Select("EXISTS (SELECT 1 FROM auth_users WHERE auth_user_id = ?)", ""))
 
-// List returns up to q.Limit+1 goals, newest first, and whether the user has
-// a local reference.
-func (s *Store) List(ctx context.Context, q ListQuery) ([]Goal, bool, error) {
+// List returns up to q.Limit+1 goals, newest first.
+func (s *Store) List(ctx context.Context, q ListQuery) ([]Goal, error) {
 	args := make([]any, 1, 5)
 	args[0] = q.UserID
 	withStatus, withCursor := 0, 0
@@ -101,16 +103,18 @@ func (s *Store) List(ctx context.Context, q ListQuery) ([]Goal, bool, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, false, database.Problem(err)
+		return nil, database.Classify(err)
 	}
 	if len(goals) == 0 {
 		var known bool
 		if err := s.db.QueryRow(ctx, userExistsSQL, q.UserID).Scan(&known); err != nil {
-			return nil, false, database.Problem(err)
+			return nil, database.Classify(err)
 		}
-		return goals, known, nil
+		if !known {
+			return nil, errs.ErrOwnerUnknown
+		}
 	}
-	return goals, true, nil
+	return goals, nil
 }
 
 // getSQL: no row = unknown user; a row with NULL id = no such goal.
@@ -118,13 +122,13 @@ var getSQL = sqlOf(psql.Select(goalColumns).From("auth_users u").
 	JoinClause("LEFT JOIN learning_goals g ON g.auth_user_id = u.auth_user_id AND g.id = ?", int64(0)).
 	Where("u.auth_user_id = ?", ""))
 
-// Get returns one goal of a user (ErrNotFound) and whether the user has a local reference.
-func (s *Store) Get(ctx context.Context, userID string, id int64) (Goal, bool, error) {
+// Get returns one goal of a user (ErrNotFound).
+func (s *Store) Get(ctx context.Context, userID string, id int64) (Goal, error) {
 	g, err := scanNullableGoal(s.db.QueryRow(ctx, getSQL, id, userID), userID)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Goal{}, false, nil
+		return Goal{}, errs.ErrOwnerUnknown
 	}
-	return g, true, err
+	return g, err
 }
 
 func scanNullableGoal(row pgx.Row, userID string) (Goal, error) {
@@ -138,7 +142,7 @@ func scanNullableGoal(row pgx.Row, userID string) (Goal, error) {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return Goal{}, err
 		}
-		return Goal{}, database.Problem(err)
+		return Goal{}, database.Classify(err)
 	}
 	if id == nil {
 		return Goal{}, ErrNotFound
@@ -158,20 +162,20 @@ var createSQL = sqlOf(psql.Insert("learning_goals").
 		Where("EXISTS (SELECT 1 FROM auth_users WHERE auth_user_id = ?)", "")).
 	Suffix(returning))
 
-// Create inserts a goal, reporting whether the user has a local reference.
-func (s *Store) Create(ctx context.Context, g Goal) (Goal, bool, error) {
+// Create inserts a goal.
+func (s *Store) Create(ctx context.Context, g Goal) (Goal, error) {
 	out, err := scanGoal(s.db.QueryRow(ctx, createSQL, g.UserID, g.Title, g.Description, g.Status, g.Streak, g.Status, g.UserID), g.UserID)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Goal{}, false, nil
+		return Goal{}, errs.ErrOwnerUnknown
 	}
-	return out, err == nil, err
+	return out, err
 }
 
 func scanGoal(row pgx.Row, userID string) (Goal, error) {
 	g := Goal{UserID: userID}
 	err := row.Scan(&g.ID, &g.Title, &g.Description, &g.Status, &g.Streak, &g.CreatedAt, &g.UpdatedAt, &g.CompletedAt, &g.Version)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return Goal{}, database.Problem(err)
+		return Goal{}, database.Classify(err)
 	}
 	return g, err
 }
@@ -194,34 +198,31 @@ var updateSQL = sqlOf(psql.Update("learning_goals").
 	Where("(?::bigint[] IS NULL OR version = ANY(?::bigint[]))", nil, nil).
 	Suffix(returning))
 
-// Update applies p to the goal if pre holds (else ErrNotFound or
-// ErrPrecondition), reporting whether the user has a local reference.
-func (s *Store) Update(ctx context.Context, userID string, id int64, p Patch, pre Precondition) (Goal, bool, error) {
+// Update applies p to the goal if pre holds (else ErrNotFound or ErrPrecondition).
+func (s *Store) Update(ctx context.Context, userID string, id int64, p Patch, pre Precondition) (Goal, error) {
 	versions := preconditionVersions(pre)
 	g, err := scanGoal(s.db.QueryRow(ctx, updateSQL, p.Title, p.Description, p.Status, p.Streak, p.Status, id, userID, versions, versions), userID)
 	if errors.Is(err, pgx.ErrNoRows) {
-		known, err := s.whyNoRow(ctx, userID, id, pre)
-		return Goal{}, known, err
+		return Goal{}, s.whyNoRow(ctx, userID, id)
 	}
-	return g, true, err
+	return g, err
 }
 
 var deleteSQL = sqlOf(psql.Delete("learning_goals").
 	Where("id = ? AND auth_user_id = ?", 0, "").
 	Where("(?::bigint[] IS NULL OR version = ANY(?::bigint[]))", nil, nil))
 
-// Delete removes the goal if pre holds (else ErrNotFound or ErrPrecondition),
-// reporting whether the user has a local reference.
-func (s *Store) Delete(ctx context.Context, userID string, id int64, pre Precondition) (bool, error) {
+// Delete removes the goal if pre holds (else ErrNotFound or ErrPrecondition).
+func (s *Store) Delete(ctx context.Context, userID string, id int64, pre Precondition) error {
 	versions := preconditionVersions(pre)
 	tag, err := s.db.Exec(ctx, deleteSQL, id, userID, versions, versions)
 	if err != nil {
-		return false, database.Problem(err)
+		return database.Classify(err)
 	}
 	if tag.RowsAffected() == 0 {
-		return s.whyNoRow(ctx, userID, id, pre)
+		return s.whyNoRow(ctx, userID, id)
 	}
-	return true, nil
+	return nil
 }
 
 // preconditionVersions is nil (no condition) or the versions that may match;
@@ -239,12 +240,24 @@ func preconditionVersions(pre Precondition) []int64 {
 // whyNoRow explains a write that touched nothing (the rare path: a second
 // round trip): an unknown user, no such goal, or a failed precondition —
 // also when the goal changed between the write and this look.
-func (s *Store) whyNoRow(ctx context.Context, userID string, id int64, pre Precondition) (bool, error) {
-	_, known, err := s.Get(ctx, userID, id)
-	if err != nil || !known {
-		return known, err
+func (s *Store) whyNoRow(ctx context.Context, userID string, id int64) error {
+	if _, err := s.Get(ctx, userID, id); err != nil {
+		return err
 	}
-	return true, ErrPrecondition
+	return ErrPrecondition
+}
+
+// CheckPrecondition answers what a conditional write of the goal would:
+// ErrOwnerUnknown, ErrNotFound, ErrPrecondition, or nil.
+func (s *Store) CheckPrecondition(ctx context.Context, userID string, id int64, pre Precondition) error {
+	g, err := s.Get(ctx, userID, id)
+	if err != nil {
+		return err
+	}
+	if !pre.Matches(g.Version) {
+		return ErrPrecondition
+	}
+	return nil
 }
 
 // ListSQL exposes a list statement to the load run, which replays it in pgbench.

@@ -8,8 +8,8 @@ import (
 	"usersvc/platform/httpserver"
 )
 
-// Module registers the profile store, service and routes.
+// Module registers the profile store and routes.
 var Module = fx.Module("profile",
-	fx.Provide(fx.Private, NewStore, NewService),
+	fx.Provide(fx.Private, NewStore),
 	fx.Provide(httpserver.AsRoutes(NewRoutes)),
 )

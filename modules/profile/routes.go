@@ -1,46 +1,54 @@
 package profile
 
 import (
-	"errors"
-
 	"github.com/gofiber/fiber/v2"
+	"go.uber.org/zap"
 
-	"usersvc/platform/database"
+	"usersvc/modules/authref"
 	"usersvc/platform/httpserver"
-	"usersvc/platform/userref"
+	"usersvc/platform/logging"
 )
 
+// handlers serve the profile routes: call the store → encode. The route
+// chain settles an unknown user (a just-in-time reference for the caller).
 type handlers struct {
-	svc *Service
+	store     *Store
+	refresher authref.Refresher
+	log       *zap.Logger
 }
 
 // NewRoutes is the module's route table. /users/me is the caller; the
 // server mounts literal segments before parameters, so it wins over
 // /users/:auth_user_id (routing is case-sensitive: /users/ME is the user "ME").
-func NewRoutes(svc *Service) []httpserver.Route {
-	h := &handlers{svc: svc}
+func NewRoutes(store *Store, refresher authref.Refresher, log *zap.Logger) []httpserver.Route {
+	h := &handlers{store: store, refresher: refresher, log: log}
 	return []httpserver.Route{
 		{Method: fiber.MethodGet, Path: "/users/me", Access: httpserver.Authenticated, Private: true, Handler: h.me},
 		{Method: fiber.MethodGet, Path: "/users/:auth_user_id", Access: httpserver.Public, Handler: h.public},
 	}
 }
 
+// me is the caller's own profile. The auth-service is asked first, so its
+// identity fields win and refresh the local reference; when it cannot
+// answer, the cached reference is served (never an error). An admin token's
+// subject is never resolved into a reference: without one, that is a 404.
 func (h *handlers) me(c *fiber.Ctx) error {
-	caller, ok := httpserver.Caller(c)
-	if !ok { // the Guard authenticates this route; never reached
-		return errors.New("profile: /users/me without a verified caller")
+	ctx, userID := c.UserContext(), httpserver.Owner(c)
+	if _, err := h.refresher.Refresh(ctx, userID); err != nil {
+		// Storing the fresh identity failed; the cached one still answers.
+		logging.For(ctx, h.log).Warn("refreshing the caller's identity failed; serving cached data", zap.Error(err))
 	}
-	p, err := h.svc.Me(c.UserContext(), caller.UserID)
+	p, err := h.store.Get(ctx, userID)
 	if err != nil {
-		return toProblem(err)
+		return err
 	}
 	return sendJSON(c, p.AppendPrivateJSON(make([]byte, 0, 256)))
 }
 
 func (h *handlers) public(c *fiber.Ctx) error {
-	p, err := h.svc.Public(c.UserContext(), c.Params(httpserver.UserParam))
+	p, err := h.store.Get(c.UserContext(), httpserver.Owner(c))
 	if err != nil {
-		return toProblem(err)
+		return err
 	}
 	return sendJSON(c, p.AppendPublicJSON(make([]byte, 0, 256)))
 }
@@ -49,14 +57,4 @@ func sendJSON(c *fiber.Ctx, body []byte) error {
 	c.Status(fiber.StatusOK)
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
 	return c.Send(body)
-}
-
-// toProblem maps the module's errors to CONTRACT §2 statuses.
-func toProblem(err error) error {
-	switch {
-	case errors.Is(err, userref.ErrUnknown), errors.Is(err, userref.ErrDeleted), errors.Is(err, userref.ErrUnavailable):
-		return userref.Problem(err)
-	default:
-		return database.Problem(err)
-	}
 }

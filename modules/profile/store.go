@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"usersvc/platform/database"
+	"usersvc/platform/errs"
 )
 
 // Store reads profiles. The SQL is built once at package initialisation, so
@@ -49,17 +50,17 @@ var profileSQL = func() string {
 	return sql
 }()
 
-// Get reads the profile; found is false when the user has no local reference.
-func (s *Store) Get(ctx context.Context, userID string) (Profile, bool, error) {
+// Get reads the profile (errs.ErrOwnerUnknown when the user has no local reference).
+func (s *Store) Get(ctx context.Context, userID string) (Profile, error) {
 	p := Profile{UserID: userID}
 	err := s.db.QueryRow(ctx, profileSQL, completed, userID).Scan(
 		&p.Username, &p.Email, &p.MemberSince,
 		&p.Stats.Badges, &p.Stats.GoalsTotal, &p.Stats.GoalsCompleted, &p.Stats.BestStreak)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
-		return Profile{}, false, nil
+		return Profile{}, errs.ErrOwnerUnknown
 	case err != nil:
-		return Profile{}, false, fmt.Errorf("get profile: %w", err)
+		return Profile{}, database.Classify(fmt.Errorf("get profile: %w", err))
 	}
-	return p, true, nil
+	return p, nil
 }

@@ -24,8 +24,6 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-
-	"usersvc/modules/authref/userid"
 )
 
 // Defaults applied by NewVerifier to zero fields of Config.
@@ -51,6 +49,10 @@ type Config struct {
 	Algorithms []string
 	// SubjectClaim names the claim holding the user id; "" means "sub".
 	SubjectClaim string
+	// Subject reads the caller's id from the subject claim's JSON value and
+	// refuses what is not one (the owner directory's rule); nil accepts any
+	// non-empty string.
+	Subject func(claim any) (string, error)
 	// Leeway is the clock skew tolerated on exp, nbf and iat. Zero is no
 	// leeway (the contract's 30s default is the configuration layer's);
 	// negative is an error.
@@ -67,7 +69,7 @@ type Config struct {
 // Identity is what a valid token proves.
 type Identity struct {
 	// UserID is the user id from Config.SubjectClaim. It is never "" and
-	// always passes userid.Valid: a token without a valid subject is refused,
+	// always passes Config.Subject: a token without a valid subject is refused,
 	// admin tokens included (for an admin token it names the caller, usually
 	// a service, not the user whose resources it writes).
 	UserID string
@@ -84,6 +86,7 @@ type Verifier struct {
 	methods    []jwt.SigningMethod // the pinned algorithms
 	secret     []byte
 	subject    string
+	subjectOf  func(any) (string, error)
 	issuer     string
 	audience   string
 	adminScope string
@@ -129,9 +132,13 @@ func newVerifier(cfg Config, now func() time.Time) (*Verifier, error) {
 		methods:    methods,
 		secret:     slices.Clone(cfg.Secret), // the caller's slice may be reused or wiped
 		subject:    cmp.Or(cfg.SubjectClaim, DefaultSubjectClaim),
+		subjectOf:  cfg.Subject,
 		issuer:     cfg.Issuer,
 		audience:   cfg.Audience,
 		adminScope: cmp.Or(cfg.AdminScope, DefaultAdminScope),
+	}
+	if v.subjectOf == nil {
+		v.subjectOf = stringSubject
 	}
 	if strings.ContainsAny(v.adminScope, " \t\r\n") {
 		return nil, fmt.Errorf("auth: admin scope %q contains white space", v.adminScope)
@@ -204,8 +211,8 @@ func (v *Verifier) Verify(token string) (Identity, error) {
 	if !ok || raw == nil || raw == "" {
 		return Identity{}, errMissingSub
 	}
-	id, err := userid.FromJSON(raw)
-	if err != nil {
+	id, err := v.subjectOf(raw)
+	if err != nil || id == "" {
 		return Identity{}, errSubject
 	}
 	return Identity{
@@ -289,4 +296,12 @@ func hasScope(claim any, want string) bool {
 		}
 	}
 	return false
+}
+
+// stringSubject is the subject rule when none is configured: a string.
+func stringSubject(claim any) (string, error) {
+	if s, ok := claim.(string); ok {
+		return s, nil
+	}
+	return "", errSubject
 }

@@ -73,6 +73,9 @@ func writeQuotable(b *strings.Builder, s string) {
 	}
 }
 
+// InvalidToken is an invalid_token error with a fixed, client-safe description.
+func InvalidToken(description string) *Error { return invalidToken(description) }
+
 func invalidToken(description string) *Error {
 	return &Error{Code: CodeInvalidToken, Description: description}
 }

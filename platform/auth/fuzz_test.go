@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-
-	"usersvc/modules/authref/userid"
 )
 
 var knownDescriptions = func() map[string]bool {
@@ -27,7 +25,7 @@ var knownDescriptions = func() map[string]bool {
 func checkVerifyResult(t *testing.T, token string, id Identity, err error) {
 	t.Helper()
 	if err == nil {
-		if !userid.Valid(id.UserID) {
+		if _, err := testSubject(id.UserID); err != nil {
 			t.Fatalf("verified identity %+v has an invalid id", id)
 		}
 		return
@@ -139,7 +137,7 @@ func FuzzParseAuthorizationHeader(f *testing.F) {
 }
 
 func BenchmarkVerify(b *testing.B) {
-	v, err := NewVerifier(Config{Secret: testSecret, Leeway: 30 * time.Second, Issuer: "https://auth.example", Audience: "usersvc"})
+	v, err := NewVerifier(Config{Secret: testSecret, Subject: testSubject, Leeway: 30 * time.Second, Issuer: "https://auth.example", Audience: "usersvc"})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"hash"
 	"maps"
@@ -27,7 +28,7 @@ func at(d time.Duration) int64 { return now.Add(d).Unix() }
 // (the contract's default) unless cfg says otherwise.
 func testVerifier(t testing.TB, mod func(*Config)) *Verifier {
 	t.Helper()
-	cfg := Config{Secret: testSecret, Leeway: 30 * time.Second}
+	cfg := Config{Secret: testSecret, Leeway: 30 * time.Second, Subject: testSubject}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -84,4 +85,13 @@ const hdrHS256 = `{"alg":"HS256","typ":"JWT"}`
 // validPayload is claims(nil) as text, for hand-built tokens.
 func validPayload() string {
 	return fmt.Sprintf(`{"sub":"42","iat":%d,"exp":%d}`, at(0), at(time.Hour))
+}
+
+// testSubject stands for the owner directory's subject rule, which lives in
+// modules/authref (its tests cover the rule itself): any non-empty string.
+func testSubject(claim any) (string, error) {
+	if v, ok := claim.(string); ok && v != "" {
+		return v, nil
+	}
+	return "", errors.New("not a subject")
 }

@@ -11,10 +11,16 @@ package coalesce
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // Group coalesces reads by key.
 type Group[K comparable, V any] struct {
+	// Timeout bounds each read. A read is shared, so it runs detached from
+	// the caller that happens to run it (context.WithoutCancel): no caller's
+	// cancellation or deadline decides for the others; each waits on its own.
+	Timeout time.Duration
+
 	mu      sync.Mutex
 	entries map[K]*entry[V]
 }
@@ -27,12 +33,15 @@ type entry[V any] struct {
 type call[V any] struct {
 	start chan struct{} // closed when the call may run (a waiting call's turn)
 	done  chan struct{} // closed when v and err are set
-	v     V
-	err   error
+	// joiners counts the callers sharing this call besides its runner.
+	joiners int
+	v       V
+	err     error
 }
 
 // Do returns fn's result for key, from a read that started after Do was called.
-// fn is run by one of the callers sharing it, with that caller's context.
+// fn is run by one of the callers sharing it, with that caller's context
+// values but neither its cancellation nor its deadline (see Timeout).
 func (g *Group[K, V]) Do(ctx context.Context, key K, fn func(context.Context) (V, error)) (V, error) {
 	g.mu.Lock()
 	if g.entries == nil {
@@ -44,6 +53,7 @@ func (g *Group[K, V]) Do(ctx context.Context, key K, fn func(context.Context) (V
 		g.entries[key] = e
 	}
 	if w := e.waiting; w != nil { // a read that has not started yet: share it
+		w.joiners++
 		g.mu.Unlock()
 		return wait(ctx, w)
 	}
@@ -57,10 +67,20 @@ func (g *Group[K, V]) Do(ctx context.Context, key K, fn func(context.Context) (V
 	g.mu.Unlock()
 
 	<-c.start // our turn: the previous read ended (it does not wait on us, so no cancellation here)
-	c.v, c.err = fn(ctx)
+	c.v, c.err = g.run(ctx, fn)
 	close(c.done)
 	g.finish(key, e, c)
 	return c.v, c.err
+}
+
+func (g *Group[K, V]) run(ctx context.Context, fn func(context.Context) (V, error)) (V, error) {
+	ctx = context.WithoutCancel(ctx)
+	if g.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, g.Timeout)
+		defer cancel()
+	}
+	return fn(ctx)
 }
 
 // finish hands the key to the waiting read, if any.
@@ -77,6 +97,16 @@ func (g *Group[K, V]) finish(key K, e *entry[V], c *call[V]) {
 		return
 	}
 	close(e.running.start)
+}
+
+// joined is how many callers share the read waiting for key.
+func (g *Group[K, V]) joined(key K) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if e := g.entries[key]; e != nil && e.waiting != nil {
+		return e.waiting.joiners
+	}
+	return 0
 }
 
 func wait[V any](ctx context.Context, c *call[V]) (V, error) {

@@ -46,7 +46,7 @@ func TestNeverStale(t *testing.T) {
 	}
 }
 
-func TestKeysAreIndependentAndErrorsShared(t *testing.T) {
+func TestKeysAreIndependent(t *testing.T) {
 	var g Group[int, string]
 	boom := errors.New("boom")
 	v, err := g.Do(context.Background(), 1, func(context.Context) (string, error) { return "one", nil })
@@ -59,21 +59,89 @@ func TestKeysAreIndependentAndErrorsShared(t *testing.T) {
 	}
 }
 
-func TestWaiterHonoursItsContext(t *testing.T) {
-	var g Group[string, int]
-	release := make(chan struct{})
+// blockKey makes "k" busy with a running read until release is closed, so the
+// next callers queue behind it and share one waiting read.
+func blockKey(g *Group[string, int], release <-chan struct{}) {
 	started := make(chan struct{})
 	go func() {
 		_, _ = g.Do(context.Background(), "k", func(context.Context) (int, error) {
 			close(started)
 			<-release
-			return 1, nil
+			return 0, nil
 		})
 	}()
 	<-started
+}
+
+// waiting reports whether a read waits behind the running one for "k".
+func waiting(g *Group[string, int]) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	e := g.entries["k"]
+	return e != nil && e.waiting != nil
+}
+
+// TestErrorsAreShared: callers sharing a read all get its error, and the
+// read ran once.
+func TestErrorsAreShared(t *testing.T) {
+	var g Group[string, int]
+	release := make(chan struct{})
+	blockKey(&g, release)
+	boom := errors.New("boom")
+	var runs atomic.Int32
+	read := func(context.Context) (int, error) { runs.Add(1); return 0, boom }
+	errs := make(chan error, 2)
+	go func() { _, err := g.Do(context.Background(), "k", read); errs <- err }()
+	for !waiting(&g) {
+		time.Sleep(time.Millisecond) // polling a condition, not hoping for a race
+	}
+	go func() { _, err := g.Do(context.Background(), "k", read); errs <- err }()
+	// The second caller joins the waiting read; only then may it start.
+	for g.joined("k") < 1 {
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	for i := 0; i < 2; i++ {
+		if err := <-errs; !errors.Is(err, boom) {
+			t.Fatalf("caller %d got %v, want the shared error", i, err)
+		}
+	}
+	if n := runs.Load(); n != 1 {
+		t.Fatalf("the read ran %d times, want once", n)
+	}
+}
+
+// TestReadIgnoresTheRunnersDeadline: the caller that runs a shared read may
+// have a short deadline; the read itself must not inherit it, or every
+// joiner would fail with an error that is not theirs.
+func TestReadIgnoresTheRunnersDeadline(t *testing.T) {
+	g := Group[string, int]{Timeout: time.Minute}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the runner's context is already over
+	v, err := g.Do(ctx, "k", func(ctx context.Context) (int, error) {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		d, ok := ctx.Deadline()
+		if !ok || time.Until(d) < 30*time.Second {
+			return 0, errors.New("the read has no deadline of its own")
+		}
+		return 7, nil
+	})
+	if v != 7 || err != nil {
+		t.Fatalf("got %d, %v; want 7 from a read detached from its runner", v, err)
+	}
+}
+
+func TestWaiterHonoursItsContext(t *testing.T) {
+	var g Group[string, int]
+	release := make(chan struct{})
+	blockKey(&g, release)
 	// The second caller becomes the waiting read and runs after the first.
 	go func() { _, _ = g.Do(context.Background(), "k", func(context.Context) (int, error) { return 2, nil }) }()
-	time.Sleep(20 * time.Millisecond)
+	for !waiting(&g) {
+		time.Sleep(time.Millisecond)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
 	if _, err := g.Do(ctx, "k", func(context.Context) (int, error) { return 3, nil }); !errors.Is(err, context.DeadlineExceeded) {

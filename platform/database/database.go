@@ -1,5 +1,6 @@
-// Package database owns the PostgreSQL connection pool and the mapping of
-// database failures to the service's problems.
+// Package database owns the PostgreSQL connection pool, the shared read
+// pipeline, and the classification of driver errors into the codes of
+// platform/errs.
 package database
 
 import (
@@ -12,11 +13,12 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/puddle/v2"
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 
 	"usersvc/platform/config"
-	"usersvc/platform/problem"
+	"usersvc/platform/errs"
 )
 
 // Module provides the *pgxpool.Pool and closes it on stop.
@@ -53,9 +55,14 @@ func WaitReachable(ctx context.Context, what string, wait time.Duration, ping fu
 	}
 }
 
+// newPipeline ties the read pipeline to the lifecycle: its lanes start with
+// the graph and stop before the pool closes (hooks stop in reverse order).
 func newPipeline(lc fx.Lifecycle, pool *Pool) *Pipeline {
 	p := NewPipeline(pool.Pool, pool.acquireTimeout)
-	lc.Append(fx.Hook{OnStop: func(context.Context) error { p.Close(); return nil }})
+	lc.Append(fx.Hook{
+		OnStart: func(context.Context) error { p.Start(); return nil },
+		OnStop:  func(ctx context.Context) error { p.Close(ctx); return nil },
+	})
 	return p
 }
 
@@ -79,8 +86,10 @@ func PoolConfig(cfg config.Config) (*pgxpool.Config, error) {
 	return pc, nil
 }
 
-// Pool wraps pgxpool.Pool so that waiting for a connection honours
-// DATABASE_POOL_TIMEOUT and then fails as a 503.
+// Pool wraps pgxpool.Pool with the DATABASE_POOL_TIMEOUT it was configured
+// with. pgxpool itself waits for a connection as long as the context allows:
+// the bound is the deadline the HTTP server puts on each request's context
+// (and the pipeline on each batch), after which Classify makes it a 503.
 type Pool struct {
 	*pgxpool.Pool
 	acquireTimeout time.Duration
@@ -134,10 +143,9 @@ func IsUnavailable(err error) bool {
 		return true // the connection died under the query
 	}
 	var connErr *pgconn.ConnectError
-	return errors.As(err, &connErr) || pgconn.SafeToRetry(err) || errors.Is(err, pgxpoolClosed)
+	return errors.As(err, &connErr) || pgconn.SafeToRetry(err) || errors.Is(err, puddle.ErrClosedPool) ||
+		errors.Is(err, ErrPipelineClosed)
 }
-
-var pgxpoolClosed = errors.New("closed pool")
 
 // IsTransientCode is true for SQLSTATE classes 08 (connection), 53
 // (insufficient resources) and 57P (operator intervention, e.g. shutdown).
@@ -161,15 +169,19 @@ func ConstraintName(err error) string {
 	return ""
 }
 
-// Problem maps a database error to a problem: unavailability is a 503, the
-// rest is an internal error whose SQL stays in the log.
-func Problem(err error) *problem.Error {
-	var p *problem.Error
-	if errors.As(err, &p) {
-		return p
+// Classify gives a driver error its code: a database that cannot be used at
+// all is Unavailable (503 with Retry-After), anything else it refused is
+// Internal (its SQL and detail stay in the log). Errors that already carry
+// a code, and nil, pass through.
+func Classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := errs.As(err); ok {
+		return err
 	}
 	if IsUnavailable(err) {
-		return problem.Unavailable("the database is unavailable", err)
+		return errs.Wrap(errs.Unavailable, "the database is unavailable", err)
 	}
-	return problem.Internal(err)
+	return errs.Wrap(errs.Internal, "database error", err)
 }

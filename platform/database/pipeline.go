@@ -15,24 +15,37 @@ import (
 // wire and sends them as one pipelined batch (one write, one sync). At low
 // load a batch holds one read and nothing waits; under load the syscalls and
 // wake-ups of a round trip are shared by the whole batch.
+//
+// A read is detached from its caller's cancellation (a batch is shared, and
+// one caller leaving must not fail the others) but keeps its deadline: a
+// batch runs until the latest deadline of its reads, never longer than the
+// pool timeout, and the lanes stop with the fx lifecycle.
 type Pipeline struct {
 	pool     *pgxpool.Pool
 	maxBatch int
 	timeout  time.Duration
 
-	mu    sync.Mutex
-	queue []*read
-	work  chan struct{}
-	stop  chan struct{}
-	wg    sync.WaitGroup
+	mu      sync.Mutex
+	queue   []*read
+	running bool
+	closed  bool
+	work    chan struct{}
+	stop    chan struct{}
+	halt    context.CancelFunc // ends the batches in flight when a stop runs out of time
+	base    context.Context
+	wg      sync.WaitGroup
 }
 
 type read struct {
+	ctx  context.Context // the caller's values and deadline, without its cancellation
 	sql  string
 	args []any
 	scan func(pgx.Rows) error
 	done chan error
 }
+
+// ErrPipelineClosed answers reads queued when the pipeline is not running.
+var ErrPipelineClosed = errors.New("database read pipeline closed")
 
 // Pipeline shape: fewer lanes make bigger batches; two keep both cores busy
 // (measured with scripts/bench-goals.sh in spread mode: 1, 2, 4, 8 lanes).
@@ -41,28 +54,65 @@ const (
 	pipelineMaxBatch = 32
 )
 
-// NewPipeline starts the lanes; Close stops them.
+// NewPipeline builds a pipeline over pool; timeout bounds a read without a
+// deadline of its own. Start runs the lanes, Close stops them.
 func NewPipeline(pool *pgxpool.Pool, timeout time.Duration) *Pipeline {
-	p := &Pipeline{pool: pool, maxBatch: pipelineMaxBatch, timeout: timeout,
-		work: make(chan struct{}, pipelineLanes), stop: make(chan struct{})}
+	base, halt := context.WithCancel(context.Background())
+	return &Pipeline{pool: pool, maxBatch: pipelineMaxBatch, timeout: timeout,
+		work: make(chan struct{}, pipelineLanes), stop: make(chan struct{}), base: base, halt: halt}
+}
+
+// Start runs the lanes.
+func (p *Pipeline) Start() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.running || p.closed {
+		return
+	}
+	p.running = true
 	for i := 0; i < pipelineLanes; i++ {
 		p.wg.Add(1)
 		go p.lane()
 	}
-	return p
 }
 
-// Close stops the lanes after the batches in flight.
-func (p *Pipeline) Close() {
+// Close refuses new reads, lets the batches in flight finish until ctx ends
+// (then cancels them), and answers the reads still queued with ErrPipelineClosed.
+func (p *Pipeline) Close(ctx context.Context) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.closed = true
+	p.mu.Unlock()
 	close(p.stop)
-	p.wg.Wait()
+	finished := make(chan struct{})
+	go func() { p.wg.Wait(); close(finished) }()
+	select {
+	case <-finished:
+	case <-ctx.Done():
+		p.halt()
+		<-finished
+	}
+	p.halt()
+	p.failQueued(ErrPipelineClosed)
 }
 
 // Query runs sql with args in the next batch and hands its rows to scan
 // (on a lane's goroutine; scan must only fill the caller's variables).
+// The caller waits until its own context ends; the read itself runs on
+// context.WithoutCancel(ctx) with ctx's deadline, or the pool timeout.
 func (p *Pipeline) Query(ctx context.Context, sql string, args []any, scan func(pgx.Rows) error) error {
-	r := &read{sql: sql, args: args, scan: scan, done: make(chan error, 1)}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	r := &read{ctx: context.WithoutCancel(ctx), sql: sql, args: args, scan: scan, done: make(chan error, 1)}
 	p.mu.Lock()
+	if !p.running || p.closed {
+		p.mu.Unlock()
+		return ErrPipelineClosed
+	}
 	p.queue = append(p.queue, r)
 	p.mu.Unlock()
 	select {
@@ -77,12 +127,19 @@ func (p *Pipeline) Query(ctx context.Context, sql string, args []any, scan func(
 	}
 }
 
+// deadline is when a read gives up: its caller's deadline, else the pool timeout.
+func (p *Pipeline) deadline(r *read, now time.Time) time.Time {
+	if d, ok := r.ctx.Deadline(); ok {
+		return d
+	}
+	return now.Add(p.timeout)
+}
+
 func (p *Pipeline) lane() {
 	defer p.wg.Done()
 	for {
 		select {
 		case <-p.stop:
-			p.failQueued(errors.New("database pipeline closed"))
 			return
 		case <-p.work:
 		}
@@ -114,7 +171,17 @@ func (p *Pipeline) failQueued(err error) {
 // send runs one batch. The batch shares one implicit transaction, so a read
 // that fails aborts the ones after it; those run again on their own.
 func (p *Pipeline) send(batch []*read) {
-	ctx, cancel := context.WithTimeout(context.Background(), p.timeout)
+	now := time.Now()
+	latest := p.deadline(batch[0], now)
+	for _, r := range batch[1:] {
+		if d := p.deadline(r, now); d.After(latest) {
+			latest = d
+		}
+	}
+	if limit := now.Add(p.timeout); latest.After(limit) {
+		latest = limit
+	}
+	ctx, cancel := context.WithDeadline(p.base, latest)
 	defer cancel()
 	if len(batch) == 1 {
 		batch[0].done <- p.alone(ctx, batch[0])

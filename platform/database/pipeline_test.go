@@ -17,7 +17,8 @@ import (
 func TestPipelineGivesEachReadItsOwnRows(t *testing.T) {
 	pool := pgtest.Pool(t, pgtest.NewDatabase(t))
 	p := database.NewPipeline(pool, 10*time.Second)
-	defer p.Close()
+	p.Start()
+	defer p.Close(context.Background())
 	var wg sync.WaitGroup
 	for i := 0; i < 200; i++ {
 		wg.Add(1)
@@ -47,7 +48,8 @@ func TestPipelineGivesEachReadItsOwnRows(t *testing.T) {
 func TestPipelineIsolatesAFailingRead(t *testing.T) {
 	pool := pgtest.Pool(t, pgtest.NewDatabase(t))
 	p := database.NewPipeline(pool, 10*time.Second)
-	defer p.Close()
+	p.Start()
+	defer p.Close(context.Background())
 	var wg sync.WaitGroup
 	failures := make(chan error, 100)
 	for i := 0; i < 100; i++ {
@@ -86,7 +88,8 @@ func TestPipelineIsolatesAFailingRead(t *testing.T) {
 func TestPipelineCallerGivesUpWithItsContext(t *testing.T) {
 	pool := pgtest.Pool(t, pgtest.NewDatabase(t))
 	p := database.NewPipeline(pool, 10*time.Second)
-	defer p.Close()
+	p.Start()
+	defer p.Close(context.Background())
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	err := p.Query(ctx, "SELECT pg_sleep(1)", nil, func(pgx.Rows) error { return nil })

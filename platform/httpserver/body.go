@@ -12,7 +12,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"usersvc/platform/problem"
+	"usersvc/platform/errs"
 )
 
 // Body is a request's JSON object, read field by field so that every broken
@@ -22,16 +22,28 @@ type Body struct {
 	fields map[string]json.RawMessage
 	order  []string
 	used   map[string]bool
-	errs   []problem.FieldError
+	errs   []errs.FieldError
 }
 
-// ReadBody checks the content type (415) and parses the body as one JSON
-// object (400 for anything else), without yet judging its fields.
-func ReadBody(c *fiber.Ctx) (*Body, error) {
-	if !isJSON(c.Get(fiber.HeaderContentType)) {
-		return nil, problem.UnsupportedMediaType()
+// Decode reads the request's JSON object (400 when it is not one) and hands
+// it to decode, which applies the route's field rules and reports every
+// broken one at once (422). The content type was checked by the route's
+// chain (415, CONTRACT §2 order).
+func Decode[T any](c *fiber.Ctx, decode func(*Body) (T, error)) (T, error) {
+	b, err := ParseBody(c.Body())
+	if err != nil {
+		var zero T
+		return zero, err
 	}
-	return ParseBody(c.Body())
+	return decode(b)
+}
+
+// requireJSON is the 415 step of a route that takes a body.
+func requireJSON(c *fiber.Ctx) error {
+	if !isJSON(c.Get(fiber.HeaderContentType)) {
+		return errs.New(errs.UnsupportedMedia, "the request body must be application/json")
+	}
+	return nil
 }
 
 // ParseBody is ReadBody without the HTTP request; fuzzed directly.
@@ -39,28 +51,28 @@ func ParseBody(raw []byte) (*Body, error) {
 	trimmed := bytes.TrimSpace(raw)
 	switch {
 	case len(trimmed) == 0:
-		return nil, problem.BadRequest("the request body is empty; send a JSON object")
+		return nil, errs.New(errs.Malformed, "the request body is empty; send a JSON object")
 	case !json.Valid(trimmed):
-		return nil, problem.BadRequest("the request body is not valid JSON (or has data after the JSON value)")
+		return nil, errs.New(errs.Malformed, "the request body is not valid JSON (or has data after the JSON value)")
 	case trimmed[0] != '{':
-		return nil, problem.BadRequest("the request body must be a JSON object")
+		return nil, errs.New(errs.Malformed, "the request body must be a JSON object")
 	case !utf8.Valid(trimmed):
-		return nil, problem.BadRequest("the request body is not valid UTF-8")
+		return nil, errs.New(errs.Malformed, "the request body is not valid UTF-8")
 	}
 	b := &Body{fields: map[string]json.RawMessage{}, used: map[string]bool{}}
 	dec := json.NewDecoder(bytes.NewReader(trimmed))
 	if _, err := dec.Token(); err != nil { // the opening brace
-		return nil, problem.BadRequest("the request body is not valid JSON")
+		return nil, errs.New(errs.Malformed, "the request body is not valid JSON")
 	}
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return nil, problem.BadRequest("the request body is not valid JSON")
+			return nil, errs.New(errs.Malformed, "the request body is not valid JSON")
 		}
 		key, _ := tok.(string)
 		var value json.RawMessage
 		if err := dec.Decode(&value); err != nil {
-			return nil, problem.BadRequest("the request body is not valid JSON")
+			return nil, errs.New(errs.Malformed, "the request body is not valid JSON")
 		}
 		if _, dup := b.fields[key]; dup {
 			b.fail(key, "appears more than once")
@@ -88,7 +100,7 @@ func (b *Body) Len() int { return len(b.fields) }
 func (b *Body) Has(name string) bool { _, ok := b.fields[name]; return ok }
 
 func (b *Body) fail(field, message string) {
-	b.errs = append(b.errs, problem.FieldError{Field: field, Message: message})
+	b.errs = append(b.errs, errs.FieldError{Field: field, Message: message})
 }
 
 // take marks a field as known and returns its raw value.
@@ -224,9 +236,10 @@ func (b *Body) Enum(name string, allowed ...string) (string, bool) {
 // Fail records a rule the caller checked itself.
 func (b *Body) Fail(name, message string) { b.fail(name, message) }
 
-// Problem closes the reading: fields named in readOnly are reported as such,
-// any other field not read is unknown. It returns nil when all is well.
-func (b *Body) Problem(readOnly ...string) *problem.Error {
+// Err closes the reading: fields named in readOnly are reported as such,
+// any other field not read is unknown. It returns nil when all is well, else
+// an Invalid error listing every broken rule.
+func (b *Body) Err(readOnly ...string) error {
 	for _, name := range b.order {
 		if b.used[name] {
 			continue
@@ -240,7 +253,7 @@ func (b *Body) Problem(readOnly ...string) *problem.Error {
 	if len(b.errs) == 0 {
 		return nil
 	}
-	return problem.Invalid(b.errs...)
+	return errs.InvalidFields(b.errs...)
 }
 
 func contains(list []string, s string) bool {

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"testing"
 
-	"usersvc/platform/problem"
+	"usersvc/platform/errs"
 )
 
 func TestParseBody(t *testing.T) {
@@ -32,7 +32,7 @@ func TestParseBody(t *testing.T) {
 			_, err := ParseBody([]byte(tc.body))
 			got := 0
 			if err != nil {
-				got = problem.From(err).Status
+				got = codedProblem(err).Status
 			}
 			if got != tc.status {
 				t.Fatalf("status %d, want %d (%v)", got, tc.status, err)
@@ -64,9 +64,10 @@ func TestBodyFieldRules(t *testing.T) {
 	if w, ok := b.Time("when"); !ok || w.Hour() != 10 || w.Location().String() != "UTC" {
 		t.Fatalf("time %v", w)
 	}
-	p := b.Problem("id")
-	if p == nil || p.Status != 422 {
-		t.Fatalf("problem %v", p)
+	err = b.Err("id")
+	p := codedProblem(err)
+	if err == nil || p.Status != 422 {
+		t.Fatalf("problem %v", err)
 	}
 	want := map[string]string{"f": "must be an integer", "dup": "appears more than once", "bad": "must be an absolute http or https URL", "extra": "is not a known field", "id": "is read-only"}
 	got := map[string][]string{}
@@ -87,7 +88,7 @@ func FuzzParseBody(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		b, err := ParseBody(data)
 		if err != nil {
-			if p := problem.From(err); p.Status != 400 {
+			if p := codedProblem(err); p.Status != 400 {
 				t.Fatalf("parse error must be 400, got %d", p.Status)
 			}
 			return
@@ -97,8 +98,8 @@ func FuzzParseBody(f *testing.F) {
 		b.URL("u", 2048)
 		b.Time("t")
 		b.Enum("s", "a", "b")
-		if p := b.Problem(); p != nil && p.Status != 422 {
-			t.Fatalf("field problems must be 422, got %d", p.Status)
+		if err := b.Err(); err != nil && !errs.Is(err, errs.Invalid) {
+			t.Fatalf("field problems must be 422 (Invalid), got %v", err)
 		}
 	})
 }

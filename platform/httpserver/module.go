@@ -8,7 +8,6 @@ import (
 	"usersvc/platform/auth"
 	"usersvc/platform/config"
 	"usersvc/platform/metrics"
-	"usersvc/platform/userref"
 )
 
 // Module is the API server. Feature modules register routes by providing
@@ -47,17 +46,31 @@ func NewAPI(p APIParams) (*Server, error) {
 	})
 }
 
-// GuardParams lets the user directory be absent (tests of the bare server).
+// GuardParams lets the owner directory be absent (tests of the bare server).
 type GuardParams struct {
 	fx.In
-	Config    config.Config
-	Verifier  *auth.Verifier
-	Directory userref.Directory `optional:"true"`
+	Config   config.Config
+	Verifier *auth.Verifier
+	Owners   Owners `optional:"true"`
+}
+
+// VerifierParams is what the JWT verifier is built from.
+type VerifierParams struct {
+	fx.In
+	Config config.Config
+	// Owners, when present, decides what a token's subject must be.
+	Owners Owners `optional:"true"`
 }
 
 // NewVerifier builds the JWT verifier from the JWT_* settings.
-func NewVerifier(cfg config.Config) (*auth.Verifier, error) {
+func NewVerifier(p VerifierParams) (*auth.Verifier, error) {
+	cfg := p.Config
+	var subject func(any) (string, error)
+	if p.Owners != nil {
+		subject = p.Owners.FromClaim
+	}
 	return auth.NewVerifier(auth.Config{
+		Subject:      subject,
 		Secret:       []byte(cfg.SecretKey),
 		Algorithms:   cfg.JWTAlgorithms,
 		SubjectClaim: cfg.JWTSubjectClaim,

@@ -9,7 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 
-	"usersvc/platform/problem"
+	"usersvc/platform/errs"
 )
 
 // Check is one readiness dependency, reported under its Name in /ready.
@@ -42,12 +42,6 @@ type readiness struct {
 	Checks map[string]string `json:"checks"`
 }
 
-// readyProblem is the 503 body: a problem that keeps the checks member.
-type readyProblem struct {
-	*problem.Error
-	Checks map[string]string `json:"checks"`
-}
-
 func ready(checks []Check) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		ctx, cancel := context.WithTimeout(c.UserContext(), readyTimeout)
@@ -64,10 +58,9 @@ func ready(checks []Check) fiber.Handler {
 		}
 		c.Set(fiber.HeaderCacheControl, "no-store")
 		if failed {
-			p := problem.Unavailable("a dependency is not ready", nil)
-			c.Set(fiber.HeaderRetryAfter, p.Headers[fiber.HeaderRetryAfter])
-			c.Set(fiber.HeaderContentType, problem.ContentType)
-			return c.Status(p.Status).JSON(readyProblem{Error: p, Checks: results}, problem.ContentType)
+			p := codedProblem(errs.New(errs.Unavailable, "a dependency is not ready"))
+			p.Checks = results
+			return writeProblem(c, p)
 		}
 		return c.JSON(readiness{Status: "ready", Checks: results})
 	}

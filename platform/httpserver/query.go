@@ -3,8 +3,8 @@ package httpserver
 import (
 	"github.com/gofiber/fiber/v2"
 
+	"usersvc/platform/errs"
 	"usersvc/platform/page"
-	"usersvc/platform/problem"
 )
 
 // QueryParam reads a query parameter that may appear at most once (400 when
@@ -13,7 +13,7 @@ func QueryParam(c *fiber.Ctx, name string) (string, error) {
 	values := c.Context().QueryArgs().PeekMulti(name)
 	switch {
 	case len(values) > 1:
-		return "", problem.BadRequest("the query parameter " + name + " is given more than once")
+		return "", errs.New(errs.Malformed, "the query parameter "+name+" is given more than once")
 	case len(values) == 1:
 		return string(values[0]), nil
 	}
@@ -29,7 +29,7 @@ func ReadPage(c *fiber.Ctx, scope string) (int, *page.Cursor, error) {
 	}
 	limit, err := page.ParseLimit(rawLimit)
 	if err != nil {
-		return 0, nil, problem.BadRequest("the query parameter limit must be an integer from 1 to 100")
+		return 0, nil, errs.New(errs.Malformed, "the query parameter limit must be an integer from 1 to 100")
 	}
 	rawCursor, err := QueryParam(c, "cursor")
 	if err != nil || rawCursor == "" {
@@ -37,7 +37,7 @@ func ReadPage(c *fiber.Ctx, scope string) (int, *page.Cursor, error) {
 	}
 	cur, err := page.Decode(rawCursor, scope)
 	if err != nil {
-		return 0, nil, problem.BadRequest("the query parameter cursor is malformed or belongs to another list; use the Link of the previous page")
+		return 0, nil, errs.New(errs.Malformed, "the query parameter cursor is malformed or belongs to another list; use the Link of the previous page")
 	}
 	return limit, &cur, nil
 }

@@ -29,16 +29,27 @@ func (a Access) String() string {
 	}
 }
 
-// UserParam is the path parameter that names the user a route is about.
-const UserParam = "auth_user_id"
-
 // Route is one entry of a module's route table. Modules provide []Route to the
-// "routes" value group; the server mounts them and applies Access uniformly.
+// "routes" value group; the guard builds one chain per route that applies
+// CONTRACT §2's order, so a handler is decode → call → encode.
+//
+// What a route needs is read from the row: Access says who may call it; a
+// path naming an owner (Owners.Param, e.g. :auth_user_id) must resolve to a
+// known owner; Body says it takes a JSON object.
 type Route struct {
 	Method  string
 	Path    string // Fiber syntax: /users/:auth_user_id/goals
 	Access  Access
 	Handler fiber.Handler
+	// Body routes take a JSON object: another content type is 415, checked
+	// after ownership and before the body is read (CONTRACT §2 order).
+	Body bool
+	// BeforeInvalid runs when the handler refuses the body's fields (422):
+	// the resource's own 404 and 412 answer first (CONTRACT §2 order).
+	BeforeInvalid func(c *fiber.Ctx) error
+	// Shared GET routes let identical concurrent requests share one run
+	// (platform/coalesce): the lists, whose answer depends on the URL alone.
+	Shared bool
 	// Unlimited routes (health probes, documents) skip RATE_LIMIT_PER_MINUTE.
 	Unlimited bool
 	// Private answers, errors included, carry Cache-Control: private, no-store.

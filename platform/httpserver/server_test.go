@@ -19,6 +19,11 @@ import (
 
 func testServer(t *testing.T, rateLimit string, routes []Route, checks ...Check) *Server {
 	t.Helper()
+	return testServerWith(t, rateLimit, routes, fakeOwners{}, checks...)
+}
+
+func testServerWith(t *testing.T, rateLimit string, routes []Route, owners Owners, checks ...Check) *Server {
+	t.Helper()
 	cfg, err := config.Load(config.Source{Getenv: func(k string) string {
 		return map[string]string{"RATE_LIMIT_PER_MINUTE": rateLimit, "HTTP_BODY_LIMIT": "1024"}[k]
 	}})
@@ -29,7 +34,7 @@ func testServer(t *testing.T, rateLimit string, routes []Route, checks ...Check)
 	if err != nil {
 		t.Fatal(err)
 	}
-	guard, err := NewGuard(GuardParams{Config: cfg, Verifier: v})
+	guard, err := NewGuard(GuardParams{Config: cfg, Verifier: v, Owners: owners})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -67,8 +67,22 @@ type App struct {
 // database; tweak adjusts the configuration first (may be nil).
 func New(t testing.TB, tweak func(*config.Config), modules ...fx.Option) *App {
 	t.Helper()
+	return build(t, true, tweak, modules...)
+}
+
+// NewUnstarted builds the same graph without starting it: for a database
+// that is down from the start, which a real start refuses (exit 1), so that
+// tests can see the 503s such an app answers.
+func NewUnstarted(t testing.TB, tweak func(*config.Config), modules ...fx.Option) *App {
+	t.Helper()
+	return build(t, false, tweak, modules...)
+}
+
+func build(t testing.TB, start bool, tweak func(*config.Config), modules ...fx.Option) *App {
+	t.Helper()
 	dbURL := pgtest.Migrated(t)
 	cfg := Config(t, dbURL)
+	cfg.HTTPAddr = "127.0.0.1:0"
 	if tweak != nil {
 		tweak(&cfg)
 	}
@@ -76,8 +90,12 @@ func New(t testing.TB, tweak func(*config.Config), modules ...fx.Option) *App {
 	opts := append([]fx.Option{platform.Core(cfg, zap.NewNop()), httpserver.Module}, modules...)
 	opts = append(opts, fx.Populate(&server), fx.NopLogger)
 	app := fxtest.New(t, opts...)
-	// The server is not started: requests go through Fiber's in-memory Test transport.
-	_ = app
+	// Started as production starts it (on a free loopback port); requests
+	// go through Fiber's in-memory Test transport all the same.
+	if start {
+		app.RequireStart()
+		t.Cleanup(app.RequireStop)
+	}
 	return &App{t: t, Fiber: server.App(), DB: pgtest.Pool(t, dbURL), DBURL: dbURL, Config: cfg}
 }
 
