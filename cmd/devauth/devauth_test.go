@@ -16,9 +16,9 @@ import (
 
 	"usersvc/internal/testkit/amqptest"
 	"usersvc/internal/testkit/pgtest"
+	"usersvc/modules/authref/authevent"
 	"usersvc/platform/amqp"
 	"usersvc/platform/auth"
-	"usersvc/platform/events"
 )
 
 const testSecret = "devauth-test-secret-0123456789abcdef0123456789"
@@ -61,7 +61,7 @@ func startDevauth(t *testing.T, env map[string]string) (string, func()) {
 func withBroker(t *testing.T) (map[string]string, func() amqp091.Delivery) {
 	t.Helper()
 	url := amqptest.URL(t)
-	topo := amqptest.Topology(t, url)
+	topo := amqptest.Topology(t, url, authevent.RoutingKeys...)
 	conn, err := amqp091.Dial(url)
 	if err != nil {
 		t.Fatal(err)
@@ -123,9 +123,9 @@ func verifier(t *testing.T) *auth.Verifier {
 }
 
 // readEvent reads a delivery as usersvc's consumer does.
-func readEvent(t *testing.T, d amqp091.Delivery) events.Event {
+func readEvent(t *testing.T, d amqp091.Delivery) authevent.Event {
 	t.Helper()
-	env, err := events.Open(events.Message{Body: d.Body, Type: d.Type, RoutingKey: d.RoutingKey, MessageID: d.MessageId})
+	env, err := authevent.Open(authevent.Message{Body: d.Body, Type: d.Type, RoutingKey: d.RoutingKey, MessageID: d.MessageId})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +159,7 @@ func TestUserLifecyclePublishesEventsUsersvcReads(t *testing.T) {
 	}
 	d := next()
 	e := readEvent(t, d)
-	if d.RoutingKey != "user.created" || d.Type != "UserCreated" || e.Type != events.UserCreated || e.UserID != fmt.Sprint(c.ID) ||
+	if d.RoutingKey != "user.created" || d.Type != "UserCreated" || e.Type != authevent.UserCreated || e.UserID != fmt.Sprint(c.ID) ||
 		*e.Email.Value != "ada@example.com" || *e.Username.Value != "ada" || !e.HasOccurredAt() || e.ID == "" {
 		t.Fatalf("UserCreated event: key=%s type=%s %+v", d.RoutingKey, d.Type, e)
 	}
@@ -181,7 +181,7 @@ func TestUserLifecyclePublishesEventsUsersvcReads(t *testing.T) {
 	if code := call(t, "PATCH", fmt.Sprintf("%s/users/%d", base, c.ID), map[string]any{"username": "lovelace"}, &u); code != 200 || u["username"] != "lovelace" {
 		t.Fatalf("PATCH = %d %v", code, u)
 	}
-	if e := readEvent(t, next()); e.Type != events.UserUpdated || *e.Username.Value != "lovelace" || *e.Email.Value != "ada@example.com" {
+	if e := readEvent(t, next()); e.Type != authevent.UserUpdated || *e.Username.Value != "lovelace" || *e.Email.Value != "ada@example.com" {
 		t.Fatalf("UserUpdated event: %+v", e)
 	}
 	var list []map[string]any
@@ -194,7 +194,7 @@ func TestUserLifecyclePublishesEventsUsersvcReads(t *testing.T) {
 	if code := call(t, "DELETE", fmt.Sprintf("%s/users/%d", base, c.ID), nil, nil); code != 204 {
 		t.Fatalf("DELETE = %d, want 204", code)
 	}
-	if e := readEvent(t, next()); e.Type != events.UserDeleted || e.UserID != fmt.Sprint(c.ID) {
+	if e := readEvent(t, next()); e.Type != authevent.UserDeleted || e.UserID != fmt.Sprint(c.ID) {
 		t.Fatalf("UserDeleted event: %+v", e)
 	}
 	if code := call(t, "GET", fmt.Sprintf("%s/users/%d", base, c.ID), nil, nil); code != 404 {

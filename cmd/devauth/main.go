@@ -33,8 +33,6 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-
-	"usersvc/platform/amqp"
 )
 
 func main() {
@@ -108,7 +106,7 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer, read
 
 	var pub publisher = noPublisher{log: log}
 	if s.rabbitURL != "" {
-		p := amqp.NewPublisher(s.rabbitURL, s.exchange, log)
+		p := newBrokerPublisher(s.rabbitURL, s.exchange, log)
 		defer p.Close()
 		pub = p
 	} else {

@@ -7,12 +7,13 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"usersvc/modules/authref/authevent"
+	"usersvc/platform/amqp"
 	"usersvc/platform/database"
-	"usersvc/platform/events"
 )
 
 // NewLifecycleHandler is the fx constructor of the user lifecycle handler.
-func NewLifecycleHandler(db *database.Pool) events.Handler { return LifecycleHandler(db.Pool) }
+func NewLifecycleHandler(db *database.Pool) authevent.Handler { return LifecycleHandler(db.Pool) }
 
 // LifecycleHandler applies the auth-service's UserCreated, UserUpdated and
 // UserDeleted events to the local references (CONTRACT §1 and §4):
@@ -29,12 +30,12 @@ func NewLifecycleHandler(db *database.Pool) events.Handler { return LifecycleHan
 //     happened after that brings the id back, removing the tombstone.
 //
 // A batch is one transaction: its statements are pipelined in one round trip.
-func LifecycleHandler(pool *pgxpool.Pool) events.Handler {
+func LifecycleHandler(pool *pgxpool.Pool) authevent.Handler {
 	l := &lifecycle{pool: pool}
-	return events.Handler{
+	return authevent.Handler{
 		Name:        "authref.lifecycle",
-		Types:       []string{string(events.UserCreated), string(events.UserUpdated), string(events.UserDeleted)},
-		Handle:      func(ctx context.Context, e events.Event) error { return l.apply(ctx, []events.Event{e}) },
+		Types:       []string{string(authevent.UserCreated), string(authevent.UserUpdated), string(authevent.UserDeleted)},
+		Handle:      func(ctx context.Context, e authevent.Event) error { return l.apply(ctx, []authevent.Event{e}) },
 		HandleBatch: l.apply,
 	}
 }
@@ -96,21 +97,21 @@ WHERE NOT EXISTS (SELECT 1 FROM stale)
 ON CONFLICT (auth_user_id) DO UPDATE SET deleted_at = GREATEST(t.deleted_at, $2::timestamptz)
 WHERE t.deleted_at < $2::timestamptz`
 
-func (l *lifecycle) apply(ctx context.Context, es []events.Event) error {
+func (l *lifecycle) apply(ctx context.Context, es []authevent.Event) error {
 	return pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
 		for _, e := range es {
 			b.Queue(lockUserSQL, e.UserID)
 			at := occurredAt(e)
 			switch e.Type {
-			case events.UserCreated:
+			case authevent.UserCreated:
 				b.Queue(createdSQL, e.UserID, e.Email.Value, e.Email.Present, e.Username.Value, e.Username.Present, at)
-			case events.UserUpdated:
+			case authevent.UserUpdated:
 				b.Queue(updatedSQL, e.UserID, e.Email.Value, e.Email.Present, e.Username.Value, e.Username.Present, at)
-			case events.UserDeleted:
+			case authevent.UserDeleted:
 				b.Queue(deletedSQL, e.UserID, at)
 			default:
-				return events.Poison(fmt.Errorf("authref: no rule for event type %q", e.Type))
+				return amqp.Poison(fmt.Errorf("authref: no rule for event type %q", e.Type))
 			}
 		}
 		return tx.SendBatch(ctx, b).Close()
@@ -118,7 +119,7 @@ func (l *lifecycle) apply(ctx context.Context, es []events.Event) error {
 }
 
 // occurredAt is the event's time, or nil (SQL NULL) when it has none.
-func occurredAt(e events.Event) any {
+func occurredAt(e authevent.Event) any {
 	if !e.HasOccurredAt() {
 		return nil
 	}

@@ -17,12 +17,13 @@ import (
 	"usersvc/internal/testkit/amqptest"
 	"usersvc/internal/testkit/pgtest"
 	"usersvc/modules/authref"
+	"usersvc/modules/authref/authevent"
 	"usersvc/platform/amqp"
-	"usersvc/platform/events"
 )
 
 // These tests run the real consumer (platform/amqp) with the real
-// lifecycle handler against RabbitMQ and PostgreSQL, and break them.
+// subscription and lifecycle handler against RabbitMQ and PostgreSQL, and
+// break them.
 
 type evConsumer struct {
 	c       *amqp.Consumer
@@ -33,11 +34,15 @@ func runConsumer(t *testing.T, brokerURL string, topo amqp.Topology, pool *pgxpo
 	t.Helper()
 	m := amqp.NewMetrics(prometheus.NewRegistry())
 	log := zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel))
+	sub, err := authevent.Subscribe([]authevent.Handler{authref.LifecycleHandler(pool)})
+	if err != nil {
+		t.Fatal(err)
+	}
 	c, err := amqp.NewConsumer(amqp.Options{
 		URL: brokerURL, Topology: topo, Prefetch: prefetch,
 		Retry:     amqp.Backoff{Min: 50 * time.Millisecond, Max: 500 * time.Millisecond},
 		Reconnect: amqp.Backoff{Min: 100 * time.Millisecond, Max: time.Second},
-	}, []events.Handler{authref.LifecycleHandler(pool)}, m, log)
+	}, sub, m, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,15 +11,15 @@ import (
 
 	"usersvc/internal/testkit/pgtest"
 	"usersvc/modules/authref"
+	"usersvc/modules/authref/authevent"
 	"usersvc/platform/database"
-	"usersvc/platform/events"
 )
 
 // evWorld is a fresh database and the lifecycle handler on it.
 type evWorld struct {
 	t    *testing.T
 	pool *pgxpool.Pool
-	h    events.Handler
+	h    authevent.Handler
 }
 
 func newEvWorld(t *testing.T) *evWorld {
@@ -32,15 +32,15 @@ var t0 = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
 
 func at(minutes int) time.Time { return t0.Add(time.Duration(minutes) * time.Minute) }
 
-func text(s string) events.Text { return events.Text{Present: true, Value: &s} }
+func text(s string) authevent.Text { return authevent.Text{Present: true, Value: &s} }
 
-var null = events.Text{Present: true}
+var null = authevent.Text{Present: true}
 
-func ev(typ events.Type, id string, when time.Time, email, username events.Text) events.Event {
-	return events.Event{Type: typ, UserID: id, OccurredAt: when, Email: email, Username: username}
+func ev(typ authevent.Type, id string, when time.Time, email, username authevent.Text) authevent.Event {
+	return authevent.Event{Type: typ, UserID: id, OccurredAt: when, Email: email, Username: username}
 }
 
-func (w *evWorld) apply(es ...events.Event) {
+func (w *evWorld) apply(es ...authevent.Event) {
 	w.t.Helper()
 	if err := w.h.HandleBatch(context.Background(), es); err != nil {
 		w.t.Fatalf("apply: %v", err)
@@ -99,7 +99,7 @@ func deref(s *string) string {
 
 func TestCreatedInsertsAndARedeliveryChangesNothing(t *testing.T) {
 	w := newEvWorld(t)
-	c := ev(events.UserCreated, "42", at(0), text("ada@example.com"), text("ada"))
+	c := ev(authevent.UserCreated, "42", at(0), text("ada@example.com"), text("ada"))
 	w.apply(c)
 	before := w.expect("42", true, "ada@example.com", "ada")
 	if before.lastEventAt == nil || !before.lastEventAt.Equal(at(0)) {
@@ -116,80 +116,80 @@ func TestCreatedInsertsAndARedeliveryChangesNothing(t *testing.T) {
 
 func TestOlderEventsChangeNothing(t *testing.T) {
 	w := newEvWorld(t)
-	w.apply(ev(events.UserUpdated, "7", at(10), text("new@example.com"), text("new")))
-	w.apply(ev(events.UserCreated, "7", at(5), text("old@example.com"), text("old"))) // arrives late
+	w.apply(ev(authevent.UserUpdated, "7", at(10), text("new@example.com"), text("new")))
+	w.apply(ev(authevent.UserCreated, "7", at(5), text("old@example.com"), text("old"))) // arrives late
 	w.expect("7", true, "new@example.com", "new")
-	w.apply(ev(events.UserUpdated, "7", at(9), text("older@example.com"), events.Text{}))
+	w.apply(ev(authevent.UserUpdated, "7", at(9), text("older@example.com"), authevent.Text{}))
 	w.expect("7", true, "new@example.com", "new")
-	w.apply(ev(events.UserDeleted, "7", at(8), events.Text{}, events.Text{})) // older than the last event
+	w.apply(ev(authevent.UserDeleted, "7", at(8), authevent.Text{}, authevent.Text{})) // older than the last event
 	w.expect("7", true, "new@example.com", "new")
 }
 
 func TestUpdatedTouchesOnlyTheFieldsItCarries(t *testing.T) {
 	w := newEvWorld(t)
-	w.apply(ev(events.UserCreated, "1", at(0), text("a@example.com"), text("a")))
-	w.apply(ev(events.UserUpdated, "1", at(1), events.Text{}, text("b")))
+	w.apply(ev(authevent.UserCreated, "1", at(0), text("a@example.com"), text("a")))
+	w.apply(ev(authevent.UserUpdated, "1", at(1), authevent.Text{}, text("b")))
 	w.expect("1", true, "a@example.com", "b")
-	w.apply(ev(events.UserUpdated, "1", at(2), null, events.Text{}))
+	w.apply(ev(authevent.UserUpdated, "1", at(2), null, authevent.Text{}))
 	w.expect("1", true, "<null>", "b")
 }
 
 func TestUpdatedForAnUnknownIDUpsertsIt(t *testing.T) {
 	w := newEvWorld(t)
-	w.apply(ev(events.UserUpdated, "u-9", at(0), text("x@example.com"), events.Text{}))
+	w.apply(ev(authevent.UserUpdated, "u-9", at(0), text("x@example.com"), authevent.Text{}))
 	w.expect("u-9", true, "x@example.com", "<null>")
 }
 
 func TestDeletedLeavesATombstoneThatOnlyALaterCreatedLifts(t *testing.T) {
 	w := newEvWorld(t)
-	w.apply(ev(events.UserCreated, "5", at(0), text("e@example.com"), text("e")))
-	w.apply(ev(events.UserDeleted, "5", at(10), events.Text{}, events.Text{}))
+	w.apply(ev(authevent.UserCreated, "5", at(0), text("e@example.com"), text("e")))
+	w.apply(ev(authevent.UserDeleted, "5", at(10), authevent.Text{}, authevent.Text{}))
 	r := w.expect("5", false, "", "")
 	if r.tombstone == nil || !r.tombstone.Equal(at(10)) {
 		t.Fatalf("tombstone = %v, want %v", r.tombstone, at(10))
 	}
-	w.apply(ev(events.UserCreated, "5", at(3), text("e@example.com"), text("e"))) // a redelivered old Created
+	w.apply(ev(authevent.UserCreated, "5", at(3), text("e@example.com"), text("e"))) // a redelivered old Created
 	w.expect("5", false, "", "")
-	w.apply(ev(events.UserCreated, "5", at(10), text("e@example.com"), text("e"))) // same instant: not after
+	w.apply(ev(authevent.UserCreated, "5", at(10), text("e@example.com"), text("e"))) // same instant: not after
 	w.expect("5", false, "", "")
-	w.apply(ev(events.UserUpdated, "5", at(20), text("u@example.com"), text("u"))) // Updated never revives
+	w.apply(ev(authevent.UserUpdated, "5", at(20), text("u@example.com"), text("u"))) // Updated never revives
 	w.expect("5", false, "", "")
-	w.apply(ev(events.UserCreated, "5", at(11), text("back@example.com"), text("back")))
+	w.apply(ev(authevent.UserCreated, "5", at(11), text("back@example.com"), text("back")))
 	w.expect("5", true, "back@example.com", "back")
-	w.apply(ev(events.UserDeleted, "5", at(10), events.Text{}, events.Text{})) // the old Deleted, redelivered
+	w.apply(ev(authevent.UserDeleted, "5", at(10), authevent.Text{}, authevent.Text{})) // the old Deleted, redelivered
 	w.expect("5", true, "back@example.com", "back")
 }
 
 func TestRepeatedDeletedKeepsTheLatestTime(t *testing.T) {
 	w := newEvWorld(t)
-	w.apply(ev(events.UserDeleted, "never-seen", at(5), events.Text{}, events.Text{}))
-	w.apply(ev(events.UserDeleted, "never-seen", at(2), events.Text{}, events.Text{}))
-	w.apply(events.Event{Type: events.UserDeleted, UserID: "never-seen"}) // no time: keeps the known one
+	w.apply(ev(authevent.UserDeleted, "never-seen", at(5), authevent.Text{}, authevent.Text{}))
+	w.apply(ev(authevent.UserDeleted, "never-seen", at(2), authevent.Text{}, authevent.Text{}))
+	w.apply(authevent.Event{Type: authevent.UserDeleted, UserID: "never-seen"}) // no time: keeps the known one
 	if r := w.expect("never-seen", false, "", ""); r.tombstone == nil || !r.tombstone.Equal(at(5)) {
 		t.Fatalf("tombstone = %v, want %v", r.tombstone, at(5))
 	}
-	w.apply(ev(events.UserCreated, "never-seen", at(4), events.Text{}, events.Text{}))
+	w.apply(ev(authevent.UserCreated, "never-seen", at(4), authevent.Text{}, authevent.Text{}))
 	w.expect("never-seen", false, "", "")
 }
 
 func TestEventsWithoutTimeApplyInArrivalOrder(t *testing.T) {
 	w := newEvWorld(t)
-	w.apply(ev(events.UserCreated, "3", at(0), text("a@example.com"), text("a")))
-	w.apply(events.Event{Type: events.UserUpdated, UserID: "3", Username: text("b")})
+	w.apply(ev(authevent.UserCreated, "3", at(0), text("a@example.com"), text("a")))
+	w.apply(authevent.Event{Type: authevent.UserUpdated, UserID: "3", Username: text("b")})
 	r := w.expect("3", true, "a@example.com", "b")
 	if r.lastEventAt == nil || !r.lastEventAt.Equal(at(0)) {
 		t.Errorf("last_event_at = %v, want it kept at %v", r.lastEventAt, at(0))
 	}
-	w.apply(events.Event{Type: events.UserDeleted, UserID: "3"})
+	w.apply(authevent.Event{Type: authevent.UserDeleted, UserID: "3"})
 	w.expect("3", false, "", "")
-	w.apply(events.Event{Type: events.UserCreated, UserID: "3", Username: text("c")}) // after the deletion, by arrival
+	w.apply(authevent.Event{Type: authevent.UserCreated, UserID: "3", Username: text("c")}) // after the deletion, by arrival
 	w.expect("3", true, "<null>", "c")
 }
 
 func TestDeletedRemovesTheUsersBadgesAndGoals(t *testing.T) {
 	w := newEvWorld(t)
 	ctx := context.Background()
-	w.apply(ev(events.UserCreated, "9", at(0), text("n@example.com"), text("n")), ev(events.UserCreated, "10", at(0), events.Text{}, events.Text{}))
+	w.apply(ev(authevent.UserCreated, "9", at(0), text("n@example.com"), text("n")), ev(authevent.UserCreated, "10", at(0), authevent.Text{}, authevent.Text{}))
 	for _, id := range []string{"9", "10"} {
 		if _, err := w.pool.Exec(ctx, `INSERT INTO badges (auth_user_id, name) VALUES ($1, 'First Steps'), ($1, 'Second')`, id); err != nil {
 			t.Fatal(err)
@@ -198,7 +198,7 @@ func TestDeletedRemovesTheUsersBadgesAndGoals(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	w.apply(ev(events.UserDeleted, "9", at(1), events.Text{}, events.Text{}))
+	w.apply(ev(authevent.UserDeleted, "9", at(1), authevent.Text{}, authevent.Text{}))
 	for id, want := range map[string]int{"9": 0, "10": 3} {
 		var n int
 		if err := w.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM badges WHERE auth_user_id = $1) + (SELECT count(*) FROM learning_goals WHERE auth_user_id = $1)`, id).Scan(&n); err != nil {
@@ -213,12 +213,12 @@ func TestDeletedRemovesTheUsersBadgesAndGoals(t *testing.T) {
 func TestABatchAppliesInOrder(t *testing.T) {
 	w := newEvWorld(t)
 	w.apply(
-		ev(events.UserCreated, "b", at(0), text("1@example.com"), text("one")),
-		ev(events.UserUpdated, "b", at(1), text("2@example.com"), events.Text{}),
-		ev(events.UserCreated, "c", at(1), events.Text{}, text("c")),
-		ev(events.UserDeleted, "b", at(2), events.Text{}, events.Text{}),
-		ev(events.UserCreated, "b", at(3), text("3@example.com"), text("three")),
-		ev(events.UserUpdated, "b", at(1), text("stale@example.com"), events.Text{}),
+		ev(authevent.UserCreated, "b", at(0), text("1@example.com"), text("one")),
+		ev(authevent.UserUpdated, "b", at(1), text("2@example.com"), authevent.Text{}),
+		ev(authevent.UserCreated, "c", at(1), authevent.Text{}, text("c")),
+		ev(authevent.UserDeleted, "b", at(2), authevent.Text{}, authevent.Text{}),
+		ev(authevent.UserCreated, "b", at(3), text("3@example.com"), text("three")),
+		ev(authevent.UserUpdated, "b", at(1), text("stale@example.com"), authevent.Text{}),
 	)
 	w.expect("b", true, "3@example.com", "three")
 	w.expect("c", true, "<null>", "c")
@@ -226,9 +226,9 @@ func TestABatchAppliesInOrder(t *testing.T) {
 
 func TestDataTheDatabaseRefusesIsADataError(t *testing.T) {
 	w := newEvWorld(t)
-	err := w.h.HandleBatch(context.Background(), []events.Event{
-		ev(events.UserCreated, "ok", at(0), events.Text{}, events.Text{}),
-		ev(events.UserCreated, "nul", at(0), events.Text{}, text("a\x00b")),
+	err := w.h.HandleBatch(context.Background(), []authevent.Event{
+		ev(authevent.UserCreated, "ok", at(0), authevent.Text{}, authevent.Text{}),
+		ev(authevent.UserCreated, "nul", at(0), authevent.Text{}, text("a\x00b")),
 	})
 	if !database.IsDataError(err) {
 		t.Fatalf("err = %v, want a data error (SQLSTATE class 22)", err)

@@ -7,17 +7,19 @@ import (
 	"go.uber.org/fx"
 
 	"usersvc/modules/authref/authclient"
-	"usersvc/platform/events"
+	"usersvc/modules/authref/authevent"
 	"usersvc/platform/httpserver"
 )
 
-// Module registers the user directory and the lifecycle event handlers.
+// Module registers the user directory, the lifecycle event handler and the
+// subscription that gives the consumer the auth-service's events.
 var Module = fx.Module("authref",
 	authclient.Module,
 	fx.Provide(
 		newDirectory,
 		func(d *Directory) httpserver.Owners { return d },
 		func(d *Directory) Refresher { return d },
-		events.AsHandler(NewLifecycleHandler),
+		authevent.AsHandler(NewLifecycleHandler),
+		authevent.NewSubscription,
 	),
 )

@@ -1,18 +1,19 @@
-// Package amqp is the event consumer of CONTRACT §4: it declares the
-// topology, reads deliveries with manual acknowledgements, hands them to the
-// handlers modules contribute (platform/events), and survives broker and
-// database restarts without losing or double-acknowledging anything.
+// Package amqp is the consumer of CONTRACT §4: it declares the topology,
+// reads deliveries with manual acknowledgements, hands them to the
+// Subscription a module provides (which alone knows the message format),
+// and survives broker and database restarts without losing or
+// double-acknowledging anything.
 //
 // The rules it keeps:
-//   - A delivery is acknowledged only after its handlers committed.
+//   - A delivery is acknowledged only after its subscription committed it.
 //   - A transient failure keeps the delivery in hand and retries it in the
 //     process with backoff; it is never nacked back to the queue.
-//   - A poison message (unreadable, no valid id, data the database refuses)
-//     is rejected without requeue, to the dead-letter queue.
+//   - A poison message (unreadable, refused by the subscription, data the
+//     database refuses) is rejected without requeue, to the dead-letter queue.
 //   - Each connection and channel is a numbered generation of the consumer's
 //     own redial loop; a delivery is settled only on the channel that
 //     delivered it, and never once that channel is closed (the broker
-//     redelivers, and handlers are idempotent).
+//     redelivers, and Apply is idempotent).
 package amqp
 
 import (
@@ -29,7 +30,6 @@ import (
 
 	"usersvc/platform/config"
 	"usersvc/platform/database"
-	"usersvc/platform/events"
 )
 
 // DrainTimeout is how long a stopping consumer may spend on the messages in hand (CONTRACT §4).
@@ -67,7 +67,7 @@ type Options struct {
 	BatchWait time.Duration
 	// DrainTimeout bounds the work on deliveries in hand after Run's context ends.
 	DrainTimeout time.Duration
-	// AttemptTimeout bounds one attempt of the handlers.
+	// AttemptTimeout bounds one attempt of the subscription's Apply.
 	AttemptTimeout time.Duration
 	// Retry spaces the attempts of deliveries kept in hand after transient failures.
 	Retry Backoff
@@ -86,7 +86,6 @@ func OptionsFromConfig(cfg config.Config) Options {
 		Topology: Topology{
 			Exchange:      cfg.RabbitMQExchange,
 			Queue:         cfg.RabbitMQQueue,
-			BindingKeys:   DefaultBindingKeys,
 			DeliveryLimit: MinDeliveryLimit,
 		},
 		Prefetch: cfg.RabbitMQPrefetch,
@@ -121,33 +120,33 @@ func (o Options) withDefaults() Options {
 	if o.Name == "" {
 		o.Name = "usersvc-consume"
 	}
-	if o.Topology.BindingKeys == nil {
-		o.Topology.BindingKeys = DefaultBindingKeys
-	}
 	return o
 }
 
-// Consumer reads the queue and applies events through the Dispatcher.
+// Consumer reads the queue and applies messages through a Subscription.
 type Consumer struct {
-	opts     Options
-	dispatch *Dispatcher
-	metrics  *Metrics
-	log      *zap.Logger
+	opts    Options
+	sub     Subscription
+	metrics *Metrics
+	log     *zap.Logger
 
 	mu   sync.Mutex
 	live *amqp091.Channel // the consuming channel, nil between generations
 }
 
-// NewConsumer builds a consumer of the given handlers; it connects only in Run.
-func NewConsumer(opts Options, handlers []events.Handler, m *Metrics, log *zap.Logger) (*Consumer, error) {
+// NewConsumer builds a consumer of sub; it connects only in Run. The queue
+// is bound with the subscription's keys unless opts.Topology names its own.
+func NewConsumer(opts Options, sub Subscription, m *Metrics, log *zap.Logger) (*Consumer, error) {
 	if opts.URL == "" || opts.Topology.Exchange == "" || opts.Topology.Queue == "" {
 		return nil, errors.New("amqp: URL, exchange and queue are required")
 	}
-	d, err := NewDispatcher(handlers)
-	if err != nil {
-		return nil, err
+	if sub.read == nil {
+		return nil, errors.New("amqp: a subscription is required (see Subscribe)")
 	}
-	return &Consumer{opts: opts.withDefaults(), dispatch: d, metrics: m, log: log.Named("consumer")}, nil
+	if len(opts.Topology.BindingKeys) == 0 {
+		opts.Topology.BindingKeys = sub.keys
+	}
+	return &Consumer{opts: opts.withDefaults(), sub: sub, metrics: m, log: log.Named("consumer")}, nil
 }
 
 // errNotConsuming is the broker readiness failure.
@@ -301,11 +300,11 @@ func (c *Consumer) why(err error, closed <-chan *amqp091.Error) error {
 	return err
 }
 
-// inbound is a delivery with the time it was taken.
+// inbound is a delivery with the time it was taken and, once read, its item.
 type inbound struct {
-	d  amqp091.Delivery
-	at time.Time
-	ev events.Event
+	d    amqp091.Delivery
+	at   time.Time
+	item item
 }
 
 // collect waits for a delivery, then gathers more for up to BatchWait or
@@ -352,26 +351,19 @@ func (c *Consumer) process(work context.Context, ch *amqp091.Channel, batch []in
 	c.metrics.BatchSize.Observe(float64(len(batch)))
 	todo := batch[:0:0]
 	for _, in := range batch {
-		env, err := events.Open(events.Message{Body: in.d.Body, Type: in.d.Type, RoutingKey: in.d.RoutingKey, MessageID: in.d.MessageId})
-		// Unparseable JSON is dead-lettered whatever its type (CONTRACT §4);
-		// a readable event of an unknown type is acknowledged and counted.
-		if err == nil && env.Type != "" && !c.dispatch.Handles(env.Type) {
-			if err := c.ack(in, typeUnknown, outcomeIgnored); err != nil {
-				return err
-			}
-			continue
-		}
-		if err == nil {
-			in.ev, err = env.Event()
+		var err error
+		in.item, err = c.sub.read(message(in.d))
+		switch {
+		case errors.Is(err, ErrIgnore):
+			err = c.ack(in, typeUnknown, outcomeIgnored)
+		case err != nil:
+			err = c.reject(in, readReason(err), err)
+		default:
+			todo = append(todo, in)
 		}
 		if err != nil {
-			if err := c.reject(in, string(env.Type), events.Reason(err), err); err != nil {
-				return err
-			}
-			continue
+			return err
 		}
-		in.ev.Redelivered = in.d.Redelivered
-		todo = append(todo, in)
 	}
 	if len(todo) == 0 {
 		return nil
@@ -379,30 +371,30 @@ func (c *Consumer) process(work context.Context, ch *amqp091.Channel, batch []in
 	return c.apply(work, ch, todo)
 }
 
-// apply runs the handlers on the batch in one go; if one event is poison it
-// falls back to one event at a time, so only that one is dead-lettered.
+func message(d amqp091.Delivery) Message {
+	return Message{Body: d.Body, Type: d.Type, RoutingKey: d.RoutingKey, MessageID: d.MessageId, Redelivered: d.Redelivered}
+}
+
+// apply applies the batch in one go; if one item is poison it falls back
+// to one item at a time, so only that one is dead-lettered.
 func (c *Consumer) apply(work context.Context, ch *amqp091.Channel, items []inbound) error {
-	evs := make([]events.Event, len(items))
-	for i, in := range items {
-		evs[i] = in.ev
-	}
-	err := c.attempt(work, ch, evs)
+	err := c.attempt(work, ch, items)
 	switch {
 	case err == nil:
 		return c.ackAll(items)
 	case !isPoison(err):
 		return err
 	case len(items) == 1:
-		return c.reject(items[0], string(items[0].ev.Type), poisonReason(err), err)
+		return c.reject(items[0], applyReason(err), err)
 	}
 	var applied []inbound
-	for _, in := range items {
-		err := c.attempt(work, ch, []events.Event{in.ev})
+	for i, in := range items {
+		err := c.attempt(work, ch, items[i:i+1])
 		switch {
 		case err == nil:
 			applied = append(applied, in)
 		case isPoison(err):
-			err = c.reject(in, string(in.ev.Type), poisonReason(err), err)
+			err = c.reject(in, applyReason(err), err)
 		}
 		if err != nil {
 			return err
@@ -414,28 +406,25 @@ func (c *Consumer) apply(work context.Context, ch *amqp091.Channel, items []inbo
 	return c.ackAll(applied)
 }
 
-func poisonReason(err error) string {
-	if database.IsDataError(err) {
-		return "invalid_data"
-	}
-	return "handler"
-}
-
-// attempt applies events until they commit, turn out poison, the channel
+// attempt applies items until they commit, turn out poison, the channel
 // that delivered them closes, or the drain deadline passes. Transient
 // failures (database down, timeouts, anything not poison) are retried here,
 // with the deliveries kept in hand: never nacked, never requeued.
-func (c *Consumer) attempt(work context.Context, ch *amqp091.Channel, evs []events.Event) error {
-	if len(evs) == 0 {
+func (c *Consumer) attempt(work context.Context, ch *amqp091.Channel, items []inbound) error {
+	if len(items) == 0 {
 		return nil
+	}
+	values := make([]any, len(items))
+	for i, in := range items {
+		values[i] = in.item.value
 	}
 	for n := 0; ; n++ {
 		ctx, cancel := context.WithTimeout(work, c.opts.AttemptTimeout)
-		err := c.dispatch.Apply(ctx, evs)
+		err := c.sub.apply(ctx, values)
 		cancel()
 		if err == nil || isPoison(err) {
 			if err == nil && n > 0 {
-				c.log.Info("events applied after retrying", zap.Int("events", len(evs)), zap.Int("attempts", n+1))
+				c.log.Info("events applied after retrying", zap.Int("events", len(items)), zap.Int("attempts", n+1))
 			}
 			return err
 		}
@@ -449,7 +438,7 @@ func (c *Consumer) attempt(work context.Context, ch *amqp091.Channel, evs []even
 		c.metrics.Retries.Inc()
 		if n == 0 || n%20 == 0 {
 			c.log.Warn("transient failure; keeping the deliveries in hand and retrying",
-				zap.Int("events", len(evs)), zap.String("first_event_id", evs[0].ID), zap.Int("attempt", n+1),
+				zap.Int("events", len(items)), zap.String("first_event_id", items[0].item.id), zap.Int("attempt", n+1),
 				zap.Bool("database_unavailable", database.IsUnavailable(err)), zap.Duration("in", delay), zap.Error(err))
 		}
 		t := time.NewTimer(delay)
@@ -467,7 +456,7 @@ func (c *Consumer) attempt(work context.Context, ch *amqp091.Channel, evs []even
 func (c *Consumer) ack(in inbound, typ, outcome string) error {
 	if err := in.d.Ack(false); err != nil {
 		c.log.Warn("acknowledgement lost with its channel; the broker will redeliver",
-			zap.Uint64("delivery_tag", in.d.DeliveryTag), zap.String("event_id", in.ev.ID), zap.Error(err))
+			zap.Uint64("delivery_tag", in.d.DeliveryTag), zap.String("event_id", in.item.id), zap.Error(err))
 		return errChannelLost
 	}
 	c.metrics.Consumed.WithLabelValues(typ, outcome).Inc()
@@ -490,7 +479,7 @@ func (c *Consumer) ackAll(items []inbound) error {
 		return errChannelLost
 	}
 	for _, in := range items {
-		typ := string(in.ev.Type)
+		typ := in.item.label()
 		c.metrics.Consumed.WithLabelValues(typ, outcomeApplied).Inc()
 		c.metrics.Duration.WithLabelValues(typ).Observe(time.Since(in.at).Seconds())
 	}
@@ -498,10 +487,8 @@ func (c *Consumer) ackAll(items []inbound) error {
 }
 
 // reject dead-letters a poison message (Reject without requeue).
-func (c *Consumer) reject(in inbound, typ, reason string, cause error) error {
-	if typ == "" || !c.dispatch.Handles(events.Type(typ)) {
-		typ = typeUnknown
-	}
+func (c *Consumer) reject(in inbound, reason string, cause error) error {
+	typ := in.item.label()
 	if err := in.d.Reject(false); err != nil {
 		c.log.Warn("rejection lost with its channel; the broker will redeliver",
 			zap.Uint64("delivery_tag", in.d.DeliveryTag), zap.Error(err))
@@ -509,7 +496,7 @@ func (c *Consumer) reject(in inbound, typ, reason string, cause error) error {
 	}
 	// The body is never logged (it carries email addresses); the reason and ids are enough.
 	c.log.Warn("poison message dead-lettered", zap.String("reason", reason), zap.String("type", typ),
-		zap.String("event_id", in.ev.ID), zap.String("message_id", in.d.MessageId),
+		zap.String("event_id", in.item.id), zap.String("message_id", in.d.MessageId),
 		zap.String("routing_key", in.d.RoutingKey), zap.Bool("redelivered", in.d.Redelivered), zap.Error(cause))
 	c.metrics.DeadLettered.WithLabelValues(reason).Inc()
 	c.metrics.Consumed.WithLabelValues(typ, outcomeDeadLettered).Inc()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,25 +17,60 @@ import (
 
 	"usersvc/internal/testkit/amqptest"
 	"usersvc/platform/amqp"
-	"usersvc/platform/events"
 )
 
-// recorder is an in-memory handler: it remembers what it applied and fails
+// The tests speak a tiny format of their own, so that they exercise the
+// machinery and nothing of any real publisher's: a body "<kind> <id>",
+// e.g. "put 42". Kind "put" is handled, any other kind is ignored; an id
+// is lower-case letters, digits and dashes.
+type note struct {
+	kind, id    string
+	redelivered bool
+}
+
+var errNotANote = errors.New(`not "<kind> <id>"`)
+
+func readNote(m amqp.Message) (note, error) {
+	kind, id, ok := strings.Cut(string(m.Body), " ")
+	if !ok || kind == "" || strings.Contains(id, " ") {
+		return note{}, amqp.Unreadable("unparseable", errNotANote)
+	}
+	if kind != "put" {
+		return note{kind: kind}, amqp.ErrIgnore
+	}
+	n := note{kind: kind, id: id, redelivered: m.Redelivered}
+	if id == "" || strings.Trim(id, "abcdefghijklmnopqrstuvwxyz0123456789-") != "" {
+		return n, amqp.Unreadable("bad_id", fmt.Errorf("id %q", id))
+	}
+	return n, nil
+}
+
+func labelNote(n note) (typ, id string) {
+	if n.kind == "put" {
+		typ = n.kind
+	}
+	return typ, n.id
+}
+
+// testKeys are the routing keys of the test format.
+var testKeys = []string{"note.put", "note.other"}
+
+func put(id string) amqptest.Message {
+	return amqptest.Message{Key: "note.put", Body: []byte("put " + id)}
+}
+
+// recorder applies notes in memory: it remembers what it applied and fails
 // as the test tells it to.
 type recorder struct {
 	mu      sync.Mutex
-	applied []events.Event
+	applied []note
 	calls   int
-	fail    func(e events.Event) error // per event; nil applies everything
+	fail    func(n note) error // per note; nil applies everything
 	delay   time.Duration
 }
 
-func (r *recorder) handle(_ context.Context, e events.Event) error {
-	return r.batch(context.Background(), []events.Event{e})
-}
-
-// batch is all or nothing, like a transaction.
-func (r *recorder) batch(ctx context.Context, es []events.Event) error {
+// apply is all or nothing, like a transaction.
+func (r *recorder) apply(ctx context.Context, ns []note) error {
 	r.mu.Lock()
 	r.calls++
 	fail, delay := r.fail, r.delay
@@ -47,29 +83,34 @@ func (r *recorder) batch(ctx context.Context, es []events.Event) error {
 		}
 	}
 	if fail != nil {
-		for _, e := range es {
-			if err := fail(e); err != nil {
+		for _, n := range ns {
+			if err := fail(n); err != nil {
 				return err
 			}
 		}
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.applied = append(r.applied, es...)
+	r.applied = append(r.applied, ns...)
 	return nil
 }
 
-func (r *recorder) handler() events.Handler {
-	return events.Handler{Name: "recorder", Types: []string{"UserCreated", "user.updated", "USER_DELETED"}, Handle: r.handle, HandleBatch: r.batch}
+func (r *recorder) subscription(t *testing.T) amqp.Subscription {
+	t.Helper()
+	sub, err := amqp.Subscribe(amqp.Spec[note]{Name: "notes", Keys: testKeys, Read: readNote, Label: labelNote, Apply: r.apply})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sub
 }
 
 func (r *recorder) count(id string) (n int, redelivered int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, e := range r.applied {
-		if e.UserID == id {
+		if e.id == id {
 			n++
-			if e.Redelivered {
+			if e.redelivered {
 				redelivered++
 			}
 		}
@@ -89,10 +130,10 @@ type running struct {
 	stop    func() time.Duration // cancels Run and returns how long it took to return
 }
 
-func start(t *testing.T, opts amqp.Options, hs ...events.Handler) *running {
+func start(t *testing.T, opts amqp.Options, rec *recorder) *running {
 	t.Helper()
 	m := amqp.NewMetrics(prometheus.NewRegistry())
-	c, err := amqp.NewConsumer(opts, hs, m, zaptest.NewLogger(t))
+	c, err := amqp.NewConsumer(opts, rec.subscription(t), m, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,10 +168,6 @@ func options(url string, topo amqp.Topology) amqp.Options {
 		Retry:     amqp.Backoff{Min: 10 * time.Millisecond, Max: 100 * time.Millisecond},
 		Reconnect: amqp.Backoff{Min: 20 * time.Millisecond, Max: 200 * time.Millisecond},
 	}
-}
-
-func created(id string) amqptest.Message {
-	return amqptest.Message{Key: "user.created", Body: fmt.Appendf(nil, `{"event_type":"UserCreated","event_id":"e-%s","data":{"id":%q}}`, id, id)}
 }
 
 func publish(t *testing.T, url string, topo amqp.Topology, msgs ...amqptest.Message) {
@@ -172,7 +209,7 @@ func depth(t *testing.T, url, queue string) int {
 
 func TestTopologyIsQuorumWithDeadLettersAndIdempotent(t *testing.T) {
 	url := amqptest.URL(t)
-	topo := amqptest.Topology(t, url)
+	topo := amqptest.Topology(t, url, testKeys...)
 	declare(t, url, topo)
 	declare(t, url, topo) // a second start declares the same thing again
 
@@ -203,7 +240,7 @@ func TestTopologyIsQuorumWithDeadLettersAndIdempotent(t *testing.T) {
 
 func TestExistingClassicQueueIsUsedAsItIs(t *testing.T) {
 	url := amqptest.URL(t)
-	topo := amqptest.Topology(t, url)
+	topo := amqptest.Topology(t, url, testKeys...)
 	conn, err := amqp091.Dial(url)
 	if err != nil {
 		t.Fatal(err)
@@ -224,30 +261,29 @@ func TestExistingClassicQueueIsUsedAsItIs(t *testing.T) {
 
 func TestPoisonIsDeadLetteredAndTheNextMessageProcessed(t *testing.T) {
 	url := amqptest.URL(t)
-	topo := amqptest.Topology(t, url)
-	rec := &recorder{fail: func(e events.Event) error {
-		switch e.UserID {
+	topo := amqptest.Topology(t, url, testKeys...)
+	rec := &recorder{fail: func(n note) error {
+		switch n.id {
 		case "handler-poison":
-			return events.Poison(errors.New("cannot apply"))
+			return amqp.Poison(errors.New("cannot apply"))
 		case "check-violation":
 			return &pgconn.PgError{Code: "23514", Message: "check violation"}
 		}
 		return nil
 	}}
-	r := start(t, options(url, topo), rec.handler())
+	r := start(t, options(url, topo), rec)
 	publish(t, url, topo,
-		amqptest.Message{Key: "user.created", Body: []byte(`{not json`)},
-		amqptest.Message{Key: "user.created", Body: []byte(`{"event_type":"UserCreated","data":{"email":"no-id@example.com"}}`)},
-		amqptest.Message{Key: "user.created", Body: []byte(`{"event_type":"UserCreated","data":{"id":"bad id!"}}`)},
-		created("handler-poison"),
-		created("check-violation"),
-		amqptest.Message{Key: "user.updated", Body: []byte(`{"event_type":"PasswordChanged","data":{}}`)}, // unknown: acked
-		created("good"),
+		amqptest.Message{Key: "note.put", Body: []byte(`{not a note}`)},
+		amqptest.Message{Key: "note.put", Body: []byte(`put BAD!`)},
+		put("handler-poison"),
+		put("check-violation"),
+		amqptest.Message{Key: "note.other", Body: []byte(`other 1`)}, // not handled: acked
+		put("good"),
 	)
-	waitFor(t, "good event applied", func() bool { n, _ := rec.count("good"); return n == 1 })
-	waitFor(t, "five messages in the DLQ", func() bool { return depth(t, url, topo.DeadLetterQueue()) == 5 })
+	waitFor(t, "good note applied", func() bool { n, _ := rec.count("good"); return n == 1 })
+	waitFor(t, "four messages in the DLQ", func() bool { return depth(t, url, topo.DeadLetterQueue()) == 4 })
 	waitFor(t, "queue empty", func() bool { return depth(t, url, topo.Queue) == 0 })
-	for reason, want := range map[string]float64{"unparseable": 1, "missing_id": 1, "invalid_id": 1, "handler": 1, "invalid_data": 1} {
+	for reason, want := range map[string]float64{"unparseable": 1, "bad_id": 1, "handler": 1, "invalid_data": 1} {
 		if got := value(r.metrics.DeadLettered.WithLabelValues(reason)); got != want {
 			t.Errorf("dead-lettered %s = %v, want %v", reason, got, want)
 		}
@@ -255,14 +291,40 @@ func TestPoisonIsDeadLetteredAndTheNextMessageProcessed(t *testing.T) {
 	if got := value(r.metrics.Consumed.WithLabelValues("unknown", "ignored")); got != 1 {
 		t.Errorf("ignored unknown types = %v, want 1", got)
 	}
+	if got := value(r.metrics.Consumed.WithLabelValues("unknown", "dead_lettered")); got != 1 {
+		t.Errorf("dead-lettered unknown types = %v, want 1 (the unparseable one)", got)
+	}
+	if got := value(r.metrics.Consumed.WithLabelValues("put", "dead_lettered")); got != 3 {
+		t.Errorf("dead-lettered puts = %v, want 3", got)
+	}
+	if got := value(r.metrics.Consumed.WithLabelValues("put", "applied")); got != 1 {
+		t.Errorf("applied puts = %v, want 1", got)
+	}
+}
+
+func TestSubscribeNeedsKeysAndFunctions(t *testing.T) {
+	rec := &recorder{}
+	for name, spec := range map[string]amqp.Spec[note]{
+		"no keys":  {Read: readNote, Label: labelNote, Apply: rec.apply},
+		"no read":  {Keys: testKeys, Label: labelNote, Apply: rec.apply},
+		"no label": {Keys: testKeys, Read: readNote, Apply: rec.apply},
+		"no apply": {Keys: testKeys, Read: readNote, Label: labelNote},
+	} {
+		if _, err := amqp.Subscribe(spec); err == nil {
+			t.Errorf("%s: Subscribe accepted it", name)
+		}
+	}
+	if _, err := amqp.NewConsumer(amqp.Options{URL: "amqp://x", Topology: amqp.Topology{Exchange: "e", Queue: "q"}}, amqp.Subscription{}, nil, zaptest.NewLogger(t)); err == nil {
+		t.Error("NewConsumer accepted no subscription")
+	}
 }
 
 func TestTransientFailureKeepsTheDeliveryInHand(t *testing.T) {
 	url := amqptest.URL(t)
-	topo := amqptest.Topology(t, url)
+	topo := amqptest.Topology(t, url, testKeys...)
 	var mu sync.Mutex
 	failures := 0
-	rec := &recorder{fail: func(e events.Event) error {
+	rec := &recorder{fail: func(n note) error {
 		mu.Lock()
 		defer mu.Unlock()
 		if failures < 8 {
@@ -271,8 +333,8 @@ func TestTransientFailureKeepsTheDeliveryInHand(t *testing.T) {
 		}
 		return nil
 	}}
-	r := start(t, options(url, topo), rec.handler())
-	publish(t, url, topo, created("42"))
+	r := start(t, options(url, topo), rec)
+	publish(t, url, topo, put("42"))
 	waitFor(t, "event applied", func() bool { n, _ := rec.count("42"); return n == 1 })
 	if _, redelivered := rec.count("42"); redelivered != 0 {
 		t.Error("the event came back from the broker: it was requeued instead of kept in hand")
@@ -287,7 +349,7 @@ func TestTransientFailureKeepsTheDeliveryInHand(t *testing.T) {
 
 func TestAPoisonEventInABatchDeadLettersOnlyItself(t *testing.T) {
 	url := amqptest.URL(t)
-	topo := amqptest.Topology(t, url)
+	topo := amqptest.Topology(t, url, testKeys...)
 	declare(t, url, topo)
 	var msgs []amqptest.Message
 	for i := range 40 {
@@ -295,19 +357,19 @@ func TestAPoisonEventInABatchDeadLettersOnlyItself(t *testing.T) {
 		if i == 17 {
 			id = "poison"
 		}
-		msgs = append(msgs, created(id))
+		msgs = append(msgs, put(id))
 	}
 	publish(t, url, topo, msgs...) // all waiting before the consumer starts: they come as batches
-	rec := &recorder{fail: func(e events.Event) error {
-		if e.UserID == "poison" {
+	rec := &recorder{fail: func(n note) error {
+		if n.id == "poison" {
 			return &pgconn.PgError{Code: "22001", Message: "value too long"}
 		}
 		return nil
 	}}
 	opts := options(url, topo)
 	opts.BatchWait = 50 * time.Millisecond
-	start(t, opts, rec.handler())
-	waitFor(t, "39 events applied", func() bool { return rec.total() == 39 })
+	start(t, opts, rec)
+	waitFor(t, "39 notes applied", func() bool { return rec.total() == 39 })
 	waitFor(t, "one message in the DLQ", func() bool { return depth(t, url, topo.DeadLetterQueue()) == 1 })
 	for i := range 40 {
 		if n, _ := rec.count(fmt.Sprint(i)); i != 17 && n != 1 {
@@ -322,16 +384,16 @@ func TestAPoisonEventInABatchDeadLettersOnlyItself(t *testing.T) {
 // channel); the broker redelivers the batch on the new channel instead.
 func TestAcksGoOnlyToTheChannelThatDelivered(t *testing.T) {
 	url := amqptest.URL(t)
-	topo := amqptest.Topology(t, url)
+	topo := amqptest.Topology(t, url, testKeys...)
 	proxy := amqptest.NewProxy(t, url)
 	declare(t, url, topo)
-	publish(t, url, topo, created("a"), created("b"), created("c"))
+	publish(t, url, topo, put("a"), put("b"), put("c"))
 
 	entered := make(chan struct{}, 10)
 	release := make(chan struct{})
 	var mu sync.Mutex
 	first := true
-	rec := &recorder{fail: func(e events.Event) error {
+	rec := &recorder{fail: func(n note) error {
 		mu.Lock()
 		hold := first
 		first = false
@@ -344,7 +406,7 @@ func TestAcksGoOnlyToTheChannelThatDelivered(t *testing.T) {
 	}}
 	opts := options(proxy.URL, topo)
 	opts.BatchWait = 100 * time.Millisecond
-	r := start(t, opts, rec.handler())
+	r := start(t, opts, rec)
 	<-entered
 	proxy.Cut()
 	waitFor(t, "connection noticed lost", func() bool { return r.c.Ready(context.Background()) != nil })
@@ -367,17 +429,17 @@ func TestAcksGoOnlyToTheChannelThatDelivered(t *testing.T) {
 
 func TestStopFinishesTheBatchInHandAndLeavesTheRest(t *testing.T) {
 	url := amqptest.URL(t)
-	topo := amqptest.Topology(t, url)
+	topo := amqptest.Topology(t, url, testKeys...)
 	declare(t, url, topo)
 	var msgs []amqptest.Message
 	for i := range 200 {
-		msgs = append(msgs, created(fmt.Sprint(i)))
+		msgs = append(msgs, put(fmt.Sprint(i)))
 	}
 	publish(t, url, topo, msgs...)
 	rec := &recorder{delay: 300 * time.Millisecond}
 	opts := options(url, topo)
 	opts.Prefetch, opts.MaxBatch = 20, 10
-	r := start(t, opts, rec.handler())
+	r := start(t, opts, rec)
 	waitFor(t, "a first batch applied", func() bool { return rec.total() > 0 })
 	took := r.stop()
 	if took > 5*time.Second {
@@ -393,12 +455,12 @@ func TestStopFinishesTheBatchInHandAndLeavesTheRest(t *testing.T) {
 
 func TestDrainTimeoutLeavesStuckDeliveriesToTheBroker(t *testing.T) {
 	url := amqptest.URL(t)
-	topo := amqptest.Topology(t, url)
-	rec := &recorder{fail: func(events.Event) error { return errors.New("database still down") }}
+	topo := amqptest.Topology(t, url, testKeys...)
+	rec := &recorder{fail: func(note) error { return errors.New("database still down") }}
 	opts := options(url, topo)
 	opts.DrainTimeout = time.Second
-	r := start(t, opts, rec.handler())
-	publish(t, url, topo, created("1"), created("2"))
+	r := start(t, opts, rec)
+	publish(t, url, topo, put("1"), put("2"))
 	waitFor(t, "retrying", func() bool { return value(r.metrics.Retries) > 2 })
 	took := r.stop()
 	if took < time.Second || took > 10*time.Second {

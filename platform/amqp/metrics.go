@@ -7,12 +7,12 @@ import (
 // Outcomes of a consumed event (label "outcome" of events_consumed_total).
 const (
 	outcomeApplied      = "applied"
-	outcomeIgnored      = "ignored" // a type no handler wants: acknowledged and counted
+	outcomeIgnored      = "ignored" // a message the subscription does not handle: acknowledged and counted
 	outcomeDeadLettered = "dead_lettered"
 )
 
-// typeUnknown labels events whose type no handler wants, so foreign types
-// cannot grow the label set without bound.
+// typeUnknown labels messages whose type the subscription does not know, so
+// foreign types cannot grow the label set without bound.
 const typeUnknown = "unknown"
 
 // Metrics are the consumer's instruments.

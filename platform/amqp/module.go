@@ -11,13 +11,12 @@ import (
 
 	"usersvc/platform/config"
 	"usersvc/platform/database"
-	"usersvc/platform/events"
 	"usersvc/platform/httpserver"
 	"usersvc/platform/metrics"
 )
 
-// Module runs the consumer of the handlers in the "event_handlers" group,
-// with its own /health, /ready and /metrics on CONSUMER_HEALTH_ADDR.
+// Module runs the consumer of the Subscription a module provides, with its
+// own /health, /ready and /metrics on CONSUMER_HEALTH_ADDR.
 var Module = fx.Module("amqp",
 	fx.Provide(NewFromConfig),
 	fx.Invoke(Hook),
@@ -26,18 +25,16 @@ var Module = fx.Module("amqp",
 // Params is what the consumer is built from.
 type Params struct {
 	fx.In
-	Config   config.Config
-	Log      *zap.Logger
-	Registry *prometheus.Registry
-	Handlers []events.Handler `group:"event_handlers"`
+	Config       config.Config
+	Log          *zap.Logger
+	Registry     *prometheus.Registry
+	Subscription Subscription
 }
 
 // NewFromConfig builds the consumer from the RABBITMQ_* settings.
 func NewFromConfig(p Params) (*Consumer, error) {
-	for _, h := range p.Handlers {
-		p.Log.Debug("event handler", zap.String("handler", h.Name), zap.Strings("types", h.Types))
-	}
-	return NewConsumer(OptionsFromConfig(p.Config), p.Handlers, NewMetrics(p.Registry), p.Log)
+	p.Log.Debug("subscription", zap.String("name", p.Subscription.Name()), zap.Strings("keys", p.Subscription.Keys()))
+	return NewConsumer(OptionsFromConfig(p.Config), p.Subscription, NewMetrics(p.Registry), p.Log)
 }
 
 // HookParams is what Hook ties to the lifecycle.

@@ -10,9 +10,6 @@ import (
 	"go.uber.org/zap"
 )
 
-// DefaultBindingKeys are the routing keys of the user lifecycle (CONTRACT §4).
-var DefaultBindingKeys = []string{"user.created", "user.updated", "user.deleted"}
-
 // MinDeliveryLimit is the smallest x-delivery-limit the consumer declares:
 // the limit only guards against a message that keeps killing the consumer,
 // never against an outage (transient failures are retried in hand, and a
@@ -21,9 +18,9 @@ const MinDeliveryLimit = 20
 
 // Topology is what the consumer declares, idempotently, at every connect.
 type Topology struct {
-	Exchange      string // durable topic exchange the auth-service publishes to
-	Queue         string // durable queue the consumer reads
-	BindingKeys   []string
+	Exchange      string   // durable topic exchange the publishers publish to
+	Queue         string   // durable queue the consumer reads
+	BindingKeys   []string // routing keys bound to the queue (the subscription's by default)
 	DeliveryLimit int
 }
 

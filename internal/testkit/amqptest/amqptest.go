@@ -39,15 +39,16 @@ func URL(t testing.TB) string {
 }
 
 // Topology returns unique exchange and queue names, so tests sharing a
-// broker never see each other's messages. The queues are deleted afterwards
-// when brokerURL is reachable.
-func Topology(t testing.TB, brokerURL string) amqp.Topology {
+// broker never see each other's messages, bound with keys (none: a consumer
+// binds its subscription's). The queues are deleted afterwards when
+// brokerURL is reachable.
+func Topology(t testing.TB, brokerURL string, keys ...string) amqp.Topology {
 	t.Helper()
 	suffix := Suffix()
 	topo := amqp.Topology{
 		Exchange:      "test.events." + suffix,
 		Queue:         "test.queue." + suffix,
-		BindingKeys:   amqp.DefaultBindingKeys,
+		BindingKeys:   keys,
 		DeliveryLimit: amqp.MinDeliveryLimit,
 	}
 	t.Cleanup(func() {

@@ -1,4 +1,4 @@
-package amqp
+package main
 
 import (
 	"context"
@@ -11,14 +11,14 @@ import (
 	"go.uber.org/zap"
 )
 
-// ErrNotConfirmed: the broker refused the message (nack) or lost it.
-var ErrNotConfirmed = errors.New("amqp: the broker did not confirm the message")
+// errNotConfirmed: the broker refused the message (nack) or lost it.
+var errNotConfirmed = errors.New("amqp: the broker did not confirm the message")
 
-// Publisher publishes to one exchange with publisher confirms, on a
+// brokerPublisher publishes to one exchange with publisher confirms, on a
 // connection it redials when lost. One publish at a time; safe for
 // concurrent use. It is meant for low volumes (the development
 // auth-service); Publish returns only once the broker has the message.
-type Publisher struct {
+type brokerPublisher struct {
 	url      string
 	exchange string
 	log      *zap.Logger
@@ -28,14 +28,14 @@ type Publisher struct {
 	ch   *amqp091.Channel
 }
 
-// NewPublisher connects lazily, on the first Publish.
-func NewPublisher(url, exchange string, log *zap.Logger) *Publisher {
-	return &Publisher{url: url, exchange: exchange, log: log}
+// newBrokerPublisher connects lazily, on the first Publish.
+func newBrokerPublisher(url, exchange string, log *zap.Logger) *brokerPublisher {
+	return &brokerPublisher{url: url, exchange: exchange, log: log}
 }
 
 // Publish sends msg with routing key key and waits for the broker's
 // confirmation. A message no queue is bound for is logged (mandatory flag).
-func (p *Publisher) Publish(ctx context.Context, key string, msg amqp091.Publishing) error {
+func (p *brokerPublisher) Publish(ctx context.Context, key string, msg amqp091.Publishing) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var last error
@@ -57,16 +57,16 @@ func (p *Publisher) Publish(ctx context.Context, key string, msg amqp091.Publish
 		case ok:
 			return nil
 		case p.ch.IsClosed():
-			last = ErrNotConfirmed
+			last = errNotConfirmed
 			p.reset()
 			continue
 		}
-		return ErrNotConfirmed
+		return errNotConfirmed
 	}
 	return fmt.Errorf("amqp: publish: %w", last)
 }
 
-func (p *Publisher) ensure() error {
+func (p *brokerPublisher) ensure() error {
 	if p.ch != nil && !p.ch.IsClosed() {
 		return nil
 	}
@@ -97,7 +97,7 @@ func (p *Publisher) ensure() error {
 	return nil
 }
 
-func (p *Publisher) reset() {
+func (p *brokerPublisher) reset() {
 	if p.conn != nil {
 		_ = p.conn.CloseDeadline(time.Now().Add(2 * time.Second))
 	}
@@ -105,7 +105,7 @@ func (p *Publisher) reset() {
 }
 
 // Close closes the connection.
-func (p *Publisher) Close() error {
+func (p *brokerPublisher) Close() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.reset()

@@ -3,11 +3,10 @@
 // contributes to the "event_handlers" value group, and the tolerant reader
 // that turns an AMQP message into an Event. The broker machinery lives in
 // platform/amqp; this package knows nothing about connections.
-package events
+package authevent
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"time"
 	"unicode"
@@ -78,7 +77,7 @@ type Handler struct {
 	Name string
 	// Types lists the event types handled, in any spelling (normalized on registration).
 	Types []string
-	// Handle applies one event. A poison error (see Poison, and SQLSTATE
+	// Handle applies one event. A poison error (amqp.Poison, and SQLSTATE
 	// classes 22 and 23) dead-letters the message; any other error keeps it
 	// in hand and retries it with backoff.
 	Handle func(ctx context.Context, e Event) error
@@ -90,25 +89,4 @@ type Handler struct {
 // AsHandler annotates a constructor of Handler for the "event_handlers" group.
 func AsHandler(constructor any) any {
 	return fx.Annotate(constructor, fx.ResultTags(`group:"event_handlers"`))
-}
-
-// poisonError marks an error that retrying cannot fix.
-type poisonError struct{ err error }
-
-func (p poisonError) Error() string { return "poison event: " + p.err.Error() }
-func (p poisonError) Unwrap() error { return p.err }
-
-// Poison marks err as permanent for the event at hand: the message is
-// dead-lettered instead of retried.
-func Poison(err error) error {
-	if err == nil {
-		return nil
-	}
-	return poisonError{err}
-}
-
-// IsPoison reports whether err was marked with Poison.
-func IsPoison(err error) bool {
-	var p poisonError
-	return errors.As(err, &p)
 }
