@@ -47,11 +47,16 @@ var class = func() (t [256]uint8) {
 	return t
 }()
 
+// Reserved is the id no user can have: /users/me is always the caller
+// (CONTRACT §1), so an event, a token or an auth-service answer naming it
+// is invalid, and so is a path naming it below /users/me.
+const Reserved = "me"
+
 // Valid reports whether s is a well-formed user id: 1–64 bytes of
-// [A-Za-z0-9_.:-], the first a letter or a digit. Non-ASCII bytes are never
-// valid.
+// [A-Za-z0-9_.:-], the first a letter or a digit, and not Reserved.
+// Non-ASCII bytes are never valid.
 func Valid(s string) bool {
-	if len(s) == 0 || len(s) > MaxLen || class[s[0]] != leading {
+	if len(s) == 0 || len(s) > MaxLen || class[s[0]] != leading || s == Reserved {
 		return false
 	}
 	for i := 1; i < len(s); i++ {

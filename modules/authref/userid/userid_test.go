@@ -26,7 +26,9 @@ func TestValid(t *testing.T) {
 		{"007", true},
 		{"a", true},
 		{"Z", true},
-		{"me", true},
+		{"me", false}, // reserved: /users/me is the caller
+		{"Me", true},
+		{"mee", true},
 		{"ME", true},
 		{"user_1", true},
 		{"auth0|abc", false},
@@ -62,7 +64,7 @@ func TestValid(t *testing.T) {
 		if got := userid.Valid(tt.in); got != tt.want {
 			t.Errorf("Valid(%q) = %v, want %v", tt.in, got, tt.want)
 		}
-		if ref := reference.MatchString(tt.in); ref != tt.want {
+		if ref := reference.MatchString(tt.in) && tt.in != userid.Reserved; ref != tt.want {
 			t.Errorf("reference(%q) = %v, the table is wrong", tt.in, ref)
 		}
 	}
