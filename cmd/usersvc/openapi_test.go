@@ -553,11 +553,11 @@ func TestOpenAPIResponses(t *testing.T) {
 		call{method: "GET", target: "/openapi.json", want: 200},
 	)
 
-	// 503: the database is down.
-	down := newSession(t, spec, seen, func(c *config.Config) {
+	// 503: the database is down (from the start, so the server is built, not started).
+	down := &session{t: t, app: apptest.NewUnstarted(t, func(c *config.Config) {
 		c.DatabaseURL = "postgres://postgres@127.0.0.1:1/down?sslmode=disable&connect_timeout=1"
 		c.DatabasePoolTimeout = 2 * time.Second
-	})
+	}, servedModules(t)), spec: spec, seen: seen}
 	down.run(
 		call{method: "GET", target: "/health", want: 200},
 		call{method: "GET", target: "/ready", want: 503},
