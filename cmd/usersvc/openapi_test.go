@@ -344,12 +344,6 @@ func newSession(t *testing.T, spec *openapitest.Spec, seen map[string]map[int]bo
 	return &session{t: t, app: apptest.New(t, tweak, servedModules(t)), spec: spec, seen: seen}
 }
 
-// newDownSession is a session on an app whose database was down from the start.
-func newDownSession(t *testing.T, spec *openapitest.Spec, seen map[string]map[int]bool, tweak func(*config.Config)) *session {
-	t.Helper()
-	return &session{t: t, app: apptest.NewUnstarted(t, tweak, servedModules(t)), spec: spec, seen: seen}
-}
-
 func TestOpenAPIResponses(t *testing.T) {
 	spec := openapitest.MustDefault(t)
 	seen := map[string]map[int]bool{}
@@ -559,11 +553,11 @@ func TestOpenAPIResponses(t *testing.T) {
 		call{method: "GET", target: "/openapi.json", want: 200},
 	)
 
-	// 503: the database is down.
-	down := newDownSession(t, spec, seen, func(c *config.Config) {
+	// 503: the database is down (from the start, so the server is built, not started).
+	down := &session{t: t, app: apptest.NewUnstarted(t, func(c *config.Config) {
 		c.DatabaseURL = "postgres://postgres@127.0.0.1:1/down?sslmode=disable&connect_timeout=1"
 		c.DatabasePoolTimeout = 2 * time.Second
-	})
+	}, servedModules(t)), spec: spec, seen: seen}
 	down.run(
 		call{method: "GET", target: "/health", want: 200},
 		call{method: "GET", target: "/ready", want: 503},

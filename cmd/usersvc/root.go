@@ -40,16 +40,46 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	e := env{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}
 	root := newRootCmd(e)
 	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
+	err := unknownCommand(root, args)
+	if err == nil {
+		err = root.ExecuteContext(ctx)
+	}
 	if err == nil {
 		return exitOK
 	}
 	fmt.Fprintln(stderr, "usersvc: "+oneLine(err))
-	var ue usageError
-	if errors.As(err, &ue) || isCobraUsage(err) {
+	if errors.As(err, new(usageError)) {
 		return exitUsage
 	}
 	return exitRuntime
+}
+
+// unknownCommand runs cobra's own command lookup first, to type its one error
+// (an unknown command): cobra returns it as a plain error before any hook of ours.
+func unknownCommand(root *cobra.Command, args []string) error {
+	if len(args) > 0 && (args[0] == cobra.ShellCompRequestCmd || args[0] == cobra.ShellCompNoDescRequestCmd) {
+		return nil // cobra adds its shell-completion command only when it executes
+	}
+	root.InitDefaultHelpCmd() // as Execute does, so that "help" is a known command
+	if _, _, err := root.Find(args); err != nil {
+		return usageError{err}
+	}
+	return nil
+}
+
+// typeArgErrors makes every argument validator in the tree return a usageError.
+func typeArgErrors(cmd *cobra.Command) {
+	if validate := cmd.Args; validate != nil {
+		cmd.Args = func(cmd *cobra.Command, args []string) error {
+			if err := validate(cmd, args); err != nil {
+				return usageError{err}
+			}
+			return nil
+		}
+	}
+	for _, sub := range cmd.Commands() {
+		typeArgErrors(sub)
+	}
 }
 
 // oneLine folds a multi-line error (several problems, or a driver's list of
@@ -62,17 +92,6 @@ func oneLine(err error) string {
 		}
 	}
 	return strings.Join(parts, "; ")
-}
-
-// isCobraUsage recognises cobra's own argument errors, which it returns as plain errors.
-func isCobraUsage(err error) bool {
-	msg := err.Error()
-	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "accepts ", "requires at least", "invalid argument", "flag needs an argument"} {
-		if strings.Contains(msg, p) {
-			return true
-		}
-	}
-	return false
 }
 
 func newRootCmd(e env) *cobra.Command {
@@ -96,6 +115,7 @@ func newRootCmd(e env) *cobra.Command {
 		newGenSecretCmd(e),
 		newVersionCmd(e),
 	)
+	typeArgErrors(root)
 	return root
 }
 

@@ -59,8 +59,11 @@ func TestClaimRefusesATombstone(t *testing.T) {
 	}
 }
 
-// TestClaimLosesToAConcurrentDelete replays the race the settle step closes:
-// the claim's snapshot missed a tombstone committed while it inserted.
+// TestClaimLosesToAConcurrentDelete forces the race the settle step closes: a
+// UserDeleted's transaction holds the user's lock and has written, not yet
+// committed, its tombstone; the claim's snapshot cannot see it, so the claim
+// creates the reference. Only when the claim waits for that lock (the reference
+// already created) does the delete commit: the tombstone must then win.
 func TestClaimLosesToAConcurrentDelete(t *testing.T) {
 	t.Parallel()
 	d, w := newDirectory(t, nil)
@@ -69,6 +72,7 @@ func TestClaimLosesToAConcurrentDelete(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer func() { _ = tx.Rollback(ctx) }()
 	// The lifecycle handler's transaction: per-user lock, tombstone, not yet committed.
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(1095062086, hashtext('racer'))`); err != nil {
 		t.Fatal(err)
@@ -78,7 +82,10 @@ func TestClaimLosesToAConcurrentDelete(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- d.Claim(ctx, "racer") }()
-	time.Sleep(200 * time.Millisecond) // the claim inserts, then waits for the lock
+	waitFor(t, done, "the claim created the reference the tombstone will delete",
+		w.query(`SELECT EXISTS (SELECT 1 FROM auth_users WHERE auth_user_id = 'racer')`))
+	waitFor(t, done, "the claim waits for the user's lock",
+		w.query(`SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND wait_event = 'advisory')`))
 	if err := tx.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -87,6 +94,39 @@ func TestClaimLosesToAConcurrentDelete(t *testing.T) {
 	}
 	if r := w.ref("racer"); r.exists || r.tombstone == nil {
 		t.Fatalf("want only the tombstone, got %+v", r)
+	}
+}
+
+// query returns a check of a boolean SQL condition on the test database.
+func (w *evWorld) query(sql string) func() (bool, error) {
+	return func() (bool, error) {
+		var ok bool
+		err := w.pool.QueryRow(context.Background(), sql).Scan(&ok)
+		return ok, err
+	}
+}
+
+// waitFor polls cond until it holds; the claim ending first, or ten seconds
+// passing, fails the test (the claim did not wait where the race needs it).
+func waitFor(t *testing.T, claim <-chan error, what string, cond func() (bool, error)) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ok, err := cond()
+		if err != nil {
+			t.Fatalf("waiting until %s: %v", what, err)
+		}
+		if ok {
+			return
+		}
+		select {
+		case err := <-claim:
+			t.Fatalf("the claim returned (%v) before %s", err, what)
+		case <-time.After(5 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not after 10s", what)
+		}
 	}
 }
 

@@ -314,13 +314,37 @@ func TestPaginationWalk(t *testing.T) {
 	if !strings.Contains(link, "status=completed") || !strings.HasSuffix(link, `rel="next"`) {
 		t.Fatalf("link %q", link)
 	}
-	// A cursor is bound to its filter.
+	checkCursorBinding(t, app, link)
+}
+
+// checkCursorBinding: a cursor of walker's completed goals works on that list
+// only; on another filter or another user's list (even one of the same length
+// and filter) it is answered exactly like a malformed cursor, never served and
+// never a 404 (CONTRACT §2: a malformed query comes before an unknown user).
+func checkCursorBinding(t *testing.T, app *apptest.App, link string) {
+	t.Helper()
+	app.Exec(`INSERT INTO auth_users (auth_user_id) VALUES ('walker2')`)
+	app.Exec(`INSERT INTO learning_goals (auth_user_id, title, status) SELECT 'walker2', 'goal ' || i, 'completed' FROM generate_series(1, 20) i`)
 	cursor := regexp.MustCompile(`cursor=([^&>]+)`).FindStringSubmatch(link)[1]
-	if r := app.Do("GET", "/users/walker/goals?cursor="+cursor, nil); r.Status != 400 {
-		t.Fatalf("cursor reused without its filter: %d", r.Status)
+	if r := app.Do("GET", "/users/walker/goals?status=completed&cursor="+cursor, nil); r.Status != 200 {
+		t.Fatalf("the cursor on its own list: %d %s", r.Status, r.Body)
 	}
-	if r := app.Do("GET", "/users/walker2/goals?status=completed&cursor="+cursor, nil); r.Status != 400 && r.Status != 404 {
-		t.Fatalf("cursor reused for another user: %d", r.Status)
+	malformed := apptest.ExpectProblem(t, app.Do("GET", "/users/walker2/goals?status=completed&cursor=zzz", nil), 400)
+	if !strings.Contains(malformed.Detail, "cursor") {
+		t.Fatalf("a malformed cursor's problem does not name the cursor: %+v", malformed)
+	}
+	for _, tc := range []struct{ name, target string }{
+		{"without its filter", "/users/walker/goals?cursor="},
+		{"with another filter", "/users/walker/goals?status=in-progress&cursor="},
+		{"on another user's list", "/users/walker2/goals?status=completed&cursor="},
+		{"on another user's unfiltered list", "/users/walker2/goals?cursor="},
+		{"on an unknown user's list", "/users/nobody/goals?status=completed&cursor="},
+	} {
+		name, target := tc.name, tc.target
+		p := apptest.ExpectProblem(t, app.Do("GET", target+cursor, nil), 400)
+		if p.Type != malformed.Type || p.Detail != malformed.Detail {
+			t.Errorf("cursor reused %s: %+v, want the bad-cursor problem %+v", name, p, malformed)
+		}
 	}
 }
 

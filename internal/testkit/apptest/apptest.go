@@ -24,6 +24,7 @@ import (
 	"usersvc/internal/testkit/pgtest"
 	"usersvc/platform"
 	"usersvc/platform/config"
+	"usersvc/platform/database"
 	"usersvc/platform/httpserver"
 )
 
@@ -45,6 +46,8 @@ func Config(t testing.TB, dbURL string) config.Config {
 			return "4"
 		case "DATABASE_MAX_OVERFLOW":
 			return "8"
+		case "HTTP_ADDR":
+			return "127.0.0.1:0" // a started app listens; tests still talk to it in memory
 		}
 		return ""
 	}}, config.NeedDatabase, config.NeedSecret)
@@ -54,7 +57,7 @@ func Config(t testing.TB, dbURL string) config.Config {
 	return cfg
 }
 
-// App is a started API on its own database.
+// App is a started API on its own database, stopped when the test ends.
 type App struct {
 	t      testing.TB
 	Fiber  *fiber.App
@@ -64,39 +67,44 @@ type App struct {
 }
 
 // New starts the API with the given feature modules on a fresh migrated
-// database; tweak adjusts the configuration first (may be nil).
+// database, as `usersvc serve` starts it (every start hook runs, the server
+// listens on a free loopback port), and stops it when the test ends, so that
+// start-up and shutdown are exercised and nothing outlives the test. Requests
+// go through Fiber's in-memory transport. tweak adjusts the configuration
+// first (may be nil).
 func New(t testing.TB, tweak func(*config.Config), modules ...fx.Option) *App {
 	t.Helper()
-	return build(t, true, tweak, modules...)
+	a, app := build(t, tweak, modules)
+	app.RequireStart()
+	t.Cleanup(app.RequireStop)
+	return a
 }
 
-// NewUnstarted builds the same graph without starting it: for a database
-// that is down from the start, which a real start refuses (exit 1), so that
-// tests can see the 503s such an app answers.
+// NewUnstarted builds the API as New does but does not start it: for a
+// database that is down from the start, which a starting server refuses (the
+// tests of what a server answers once its database is gone). Its pool, the
+// one thing it opened, is closed when the test ends.
 func NewUnstarted(t testing.TB, tweak func(*config.Config), modules ...fx.Option) *App {
 	t.Helper()
-	return build(t, false, tweak, modules...)
+	var pool *database.Pool
+	a, _ := build(t, tweak, modules, fx.Populate(&pool))
+	t.Cleanup(pool.Close)
+	return a
 }
 
-func build(t testing.TB, start bool, tweak func(*config.Config), modules ...fx.Option) *App {
+func build(t testing.TB, tweak func(*config.Config), modules []fx.Option, extra ...fx.Option) (*App, *fxtest.App) {
 	t.Helper()
 	dbURL := pgtest.Migrated(t)
 	cfg := Config(t, dbURL)
-	cfg.HTTPAddr = "127.0.0.1:0"
 	if tweak != nil {
 		tweak(&cfg)
 	}
 	var server *httpserver.Server
 	opts := append([]fx.Option{platform.Core(cfg, zap.NewNop()), httpserver.Module}, modules...)
+	opts = append(opts, extra...)
 	opts = append(opts, fx.Populate(&server), fx.NopLogger)
 	app := fxtest.New(t, opts...)
-	// Started as production starts it (on a free loopback port); requests
-	// go through Fiber's in-memory Test transport all the same.
-	if start {
-		app.RequireStart()
-		t.Cleanup(app.RequireStop)
-	}
-	return &App{t: t, Fiber: server.App(), DB: pgtest.Pool(t, dbURL), DBURL: dbURL, Config: cfg}
+	return &App{t: t, Fiber: server.App(), DB: pgtest.Pool(t, dbURL), DBURL: dbURL, Config: cfg}, app
 }
 
 // Token mints an HS256 token for sub with extra claims; exp defaults to an hour.

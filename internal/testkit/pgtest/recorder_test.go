@@ -1,0 +1,44 @@
+package pgtest_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"usersvc/internal/testkit/pgtest"
+)
+
+// TestRecorderSeesEveryExecution: prepared once, run twice, is recorded twice;
+// simple queries are recorded as sent; values are not part of the text.
+func TestRecorderSeesEveryExecution(t *testing.T) {
+	t.Parallel()
+	rec := pgtest.Record(t, pgtest.AdminURL(t))
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, rec.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	const q = "SELECT $1::int + 1"
+	for _, v := range []int{41, 99} {
+		var got int
+		if err := conn.QueryRow(ctx, q, v).Scan(&got); err != nil || got != v+1 {
+			t.Fatalf("through the recorder: %d, %v", got, err)
+		}
+	}
+	if _, err := conn.Exec(ctx, "SELECT 7", pgx.QueryExecModeSimpleProtocol); err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.Take(); !slices.Equal(got, []string{q, q, "SELECT 7"}) {
+		t.Fatalf("recorded %q", got)
+	}
+	if got := rec.Take(); len(got) != 0 {
+		t.Fatalf("Take did not forget: %q", got)
+	}
+	plan := pgtest.GenericPlan(t, pgtest.Pool(t, pgtest.AdminURL(t)), "SELECT relname FROM pg_class WHERE oid = $1")
+	if scans := plan.Scans("pg_class"); len(scans) != 1 || scans[0].NodeType != "Index Scan" {
+		t.Fatalf("plan of a lookup by key: %s", plan)
+	}
+}
