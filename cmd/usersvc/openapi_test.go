@@ -377,7 +377,7 @@ func TestOpenAPIResponses(t *testing.T) {
 		call{method: "GET", target: "/users/me", token: expired, want: 401},
 		call{method: "GET", target: "/users/me", token: ada, want: 200},
 		call{method: "GET", target: "/users/me", token: bob, want: 200},
-		call{method: "GET", target: "/users/me", token: admin, want: 404},     // an admin token never creates a reference for itself
+		call{method: "GET", target: "/users/me", token: admin, want: 404},                      // an admin token never creates a reference for itself
 		call{method: "GET", target: "/users/me/goals", token: ada, want: 400, badParams: true}, // "me" is reserved: no user has it
 		call{method: "GET", target: "/users/ada", want: 200},
 		call{method: "HEAD", target: "/users/ada", want: 200},
