@@ -99,8 +99,9 @@ func (g *Group[K, V]) finish(key K, e *entry[V], c *call[V]) {
 	close(e.running.start)
 }
 
-// joined is how many callers share the read waiting for key.
-func (g *Group[K, V]) joined(key K) int {
+// Joined is how many callers share the read waiting for key (besides the
+// one that will run it): an observation for tests and metrics.
+func (g *Group[K, V]) Joined(key K) int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if e := g.entries[key]; e != nil && e.waiting != nil {

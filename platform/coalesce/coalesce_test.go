@@ -97,7 +97,7 @@ func TestErrorsAreShared(t *testing.T) {
 	}
 	go func() { _, err := g.Do(context.Background(), "k", read); errs <- err }()
 	// The second caller joins the waiting read; only then may it start.
-	for g.joined("k") < 1 {
+	for g.Joined("k") < 1 {
 		time.Sleep(time.Millisecond)
 	}
 	close(release)

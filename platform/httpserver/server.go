@@ -43,6 +43,7 @@ type Server struct {
 	log       *zap.Logger
 	metrics   *metrics.HTTP
 	routes    []Route
+	guard     *Guard
 	bodyLimit int
 	listener  net.Listener
 	// deadline bounds a request's database work, waiting for a pooled
@@ -52,7 +53,7 @@ type Server struct {
 
 // New builds the server and mounts opts.Routes after the platform's probes.
 func New(cfg config.Config, log *zap.Logger, m *metrics.HTTP, opts Options) (*Server, error) {
-	s := &Server{name: opts.Name, addr: opts.Addr, log: log, metrics: m, bodyLimit: cfg.HTTPBodyLimit, deadline: cfg.DatabasePoolTimeout}
+	s := &Server{name: opts.Name, addr: opts.Addr, log: log, metrics: m, guard: opts.Guard, bodyLimit: cfg.HTTPBodyLimit, deadline: cfg.DatabasePoolTimeout}
 	s.app = fiber.New(fiber.Config{
 		AppName:       "usersvc",
 		CaseSensitive: true, // /users/ME is the user ME

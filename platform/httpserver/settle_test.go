@@ -186,3 +186,76 @@ func TestSettleAppliesTheContractOrder(t *testing.T) {
 		})
 	}
 }
+
+// TestSharedReadsShareOneRun: identical concurrent requests of a Shared
+// route queued behind a running one share one run and all get its answer,
+// headers included; a HEAD of the same URL is another read.
+func TestSharedReadsShareOneRun(t *testing.T) {
+	release := make(chan struct{})
+	var mu sync.Mutex
+	runs := map[string]int{} // by method
+	count := func(m string) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return runs[m]
+	}
+	list := func(c *fiber.Ctx) error {
+		mu.Lock()
+		runs[c.Method()]++
+		first := runs[c.Method()] == 1
+		mu.Unlock()
+		if first {
+			<-release // the first run holds the key while the others queue
+		}
+		c.Set(fiber.HeaderLink, `</users/42/things?cursor=x>; rel="next"`)
+		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+		return c.SendString(`[{"id":1}]`)
+	}
+	s := testServerWith(t, "0", []Route{{Method: "GET", Path: "/users/:auth_user_id/things", Shared: true, Handler: list}}, fakeOwners{})
+	key := sharedKey{method: "GET", url: "/users/42/things?limit=1"}
+	type answer struct {
+		status int
+		link   string
+	}
+	answers := make(chan answer, 6)
+	get := func() {
+		req, _ := http.NewRequest("GET", "http://"+s.Addr()+key.url, nil)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Error(err)
+			answers <- answer{}
+			return
+		}
+		res.Body.Close()
+		answers <- answer{res.StatusCode, res.Header.Get("Link")}
+	}
+	go get() // the first run
+	waitFor(t, "the first run", func() bool { return count("GET") == 1 })
+	for i := 0; i < 5; i++ {
+		go get()
+	}
+	// One queued read and four joiners: a route that shares nothing never gets there.
+	waitFor(t, "the queued requests", func() bool { return s.guard.shared.group.Joined(key) == 4 })
+	close(release)
+	for i := 0; i < 6; i++ {
+		if a := <-answers; a.status != 200 || a.link == "" {
+			t.Fatalf("answer %d: %+v, want 200 with the Link of the shared run", i, a)
+		}
+	}
+	if n := count("GET"); n != 2 {
+		t.Fatalf("%d runs for 6 requests, want 2 (the first, then one shared by the five queued)", n)
+	}
+	if status, _, _ := do(t, s, "HEAD", key.url, ""); status != 200 || count("HEAD") != 1 {
+		t.Fatalf("HEAD: %d after %d runs; a HEAD is its own read", status, count("HEAD"))
+	}
+}
+
+// waitFor polls cond (a state to reach, not a race to hope for) for up to 5 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not reached in 5 s", what)
+		}
+	}
+}

@@ -10,14 +10,17 @@ import (
 )
 
 // sharedReads lets identical concurrent requests of a Shared route share one
-// run of its chain, keyed by the URL (path and query: a public read's answer
-// depends on nothing else). A request only shares a run that started after
+// run of its chain, keyed by method and URL (path and query: a public read's
+// answer depends on nothing else). A request only shares a run that started after
 // it arrived, so it never sees an answer older than itself; the run is
 // detached from the request that happens to carry it (coalesce.Group), so no
 // request inherits another's deadline or cancellation.
 type sharedReads struct {
-	group coalesce.Group[string, *sharedAnswer]
+	group coalesce.Group[sharedKey, *sharedAnswer]
 }
+
+// sharedKey names a read: HEAD and GET of one URL answer differently.
+type sharedKey struct{ method, url string }
 
 // sharedAnswer is what a run answered: an error, or the parts of a response
 // a read sets.
@@ -37,7 +40,8 @@ func newSharedReads(timeout time.Duration) *sharedReads {
 func (s *sharedReads) wrap(run func(*fiber.Ctx) error) func(*fiber.Ctx) error {
 	return func(c *fiber.Ctx) error {
 		ran := false
-		answer, err := s.group.Do(c.UserContext(), c.OriginalURL(), func(ctx context.Context) (*sharedAnswer, error) {
+		key := sharedKey{method: c.Method(), url: c.OriginalURL()}
+		answer, err := s.group.Do(c.UserContext(), key, func(ctx context.Context) (*sharedAnswer, error) {
 			ran = true
 			return capture(c, ctx, run), nil
 		})
