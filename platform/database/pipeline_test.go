@@ -97,3 +97,82 @@ func TestPipelineCallerGivesUpWithItsContext(t *testing.T) {
 		t.Fatalf("want the caller's deadline, got %v", err)
 	}
 }
+
+// TestPipelineLifecycle: reads before Start and after Close are refused at
+// once as unavailable (never left waiting), and Close cancels a batch still
+// running when its own deadline ends.
+func TestPipelineLifecycle(t *testing.T) {
+	pool := pgtest.Pool(t, pgtest.NewDatabase(t))
+	p := database.NewPipeline(pool, 10*time.Second)
+	noop := func(pgx.Rows) error { return nil }
+	if err := p.Query(context.Background(), "SELECT 1", nil, noop); !errors.Is(err, database.ErrPipelineClosed) || !database.IsUnavailable(err) {
+		t.Fatalf("before Start: %v, want ErrPipelineClosed (unavailable)", err)
+	}
+	p.Start()
+	slow := make(chan error, 1)
+	go func() { slow <- p.Query(context.Background(), "SELECT pg_sleep(30)", nil, noop) }()
+	waitForActiveQuery(t, pool, "pg_sleep(30)")
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	p.Close(ctx)
+	if err := <-slow; err == nil {
+		t.Fatal("the read in flight finished after a stop that ran out of time")
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("Close took %s with a 100 ms deadline", d)
+	}
+	if err := p.Query(context.Background(), "SELECT 1", nil, noop); !errors.Is(err, database.ErrPipelineClosed) {
+		t.Fatalf("after Close: %v, want ErrPipelineClosed", err)
+	}
+}
+
+// TestPipelineReadOutlivesItsCaller: a caller that leaves does not cancel the
+// read it may share a batch with (its deadline is kept, its cancellation is not).
+func TestPipelineReadOutlivesItsCaller(t *testing.T) {
+	pool := pgtest.Pool(t, pgtest.NewDatabase(t))
+	p := database.NewPipeline(pool, 10*time.Second)
+	p.Start()
+	defer p.Close(context.Background())
+	ctx, cancel := context.WithCancel(context.Background())
+	scanned := make(chan bool, 1)
+	leaving := make(chan error, 1)
+	go func() {
+		leaving <- p.Query(ctx, "SELECT pg_sleep(0.3)", nil, func(rows pgx.Rows) error {
+			got := rows.Next()
+			scanned <- got
+			return nil
+		})
+	}()
+	waitForActiveQuery(t, pool, "pg_sleep(0.3)")
+	cancel()
+	if err := <-leaving; !errors.Is(err, context.Canceled) {
+		t.Fatalf("the leaving caller got %v, want its own cancellation", err)
+	}
+	select {
+	case got := <-scanned:
+		if !got {
+			t.Fatal("the read was cancelled with its caller: no row came back")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the read never finished")
+	}
+}
+
+func waitForActiveQuery(t *testing.T, pool interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, fragment string) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		var n int
+		if err := pool.QueryRow(context.Background(), "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%' || $1 || '%' AND query NOT LIKE '%pg_stat_activity%'", fragment).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never became active", fragment)
+		}
+	}
+}
