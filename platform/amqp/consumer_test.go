@@ -191,22 +191,6 @@ func declare(t *testing.T, url string, topo amqp.Topology) {
 	}
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	if err := amqptest.Eventually(30*time.Second, 10*time.Millisecond, cond); err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
-}
-
-func depth(t *testing.T, url, queue string) int {
-	t.Helper()
-	n, err := amqptest.QueueDepth(url, queue)
-	if err != nil {
-		t.Fatalf("depth of %s: %v", queue, err)
-	}
-	return n
-}
-
 func TestTopologyIsQuorumWithDeadLettersAndIdempotent(t *testing.T) {
 	url := amqptest.URL(t)
 	topo := amqptest.Topology(t, url, testKeys...)
@@ -280,9 +264,9 @@ func TestPoisonIsDeadLetteredAndTheNextMessageProcessed(t *testing.T) {
 		amqptest.Message{Key: "note.other", Body: []byte(`other 1`)}, // not handled: acked
 		put("good"),
 	)
-	waitFor(t, "good note applied", func() bool { n, _ := rec.count("good"); return n == 1 })
-	waitFor(t, "four messages in the DLQ", func() bool { return depth(t, url, topo.DeadLetterQueue()) == 4 })
-	waitFor(t, "queue empty", func() bool { return depth(t, url, topo.Queue) == 0 })
+	amqptest.WaitFor(t, "good note applied", func() bool { n, _ := rec.count("good"); return n == 1 })
+	amqptest.WaitFor(t, "four messages in the DLQ", func() bool { return amqptest.Depth(t, url, topo.DeadLetterQueue()) == 4 })
+	amqptest.WaitFor(t, "queue empty", func() bool { return amqptest.Depth(t, url, topo.Queue) == 0 })
 	for reason, want := range map[string]float64{"unparseable": 1, "bad_id": 1, "handler": 1, "invalid_data": 1} {
 		if got := value(r.metrics.DeadLettered.WithLabelValues(reason)); got != want {
 			t.Errorf("dead-lettered %s = %v, want %v", reason, got, want)
@@ -335,14 +319,14 @@ func TestTransientFailureKeepsTheDeliveryInHand(t *testing.T) {
 	}}
 	r := start(t, options(url, topo), rec)
 	publish(t, url, topo, put("42"))
-	waitFor(t, "event applied", func() bool { n, _ := rec.count("42"); return n == 1 })
+	amqptest.WaitFor(t, "event applied", func() bool { n, _ := rec.count("42"); return n == 1 })
 	if _, redelivered := rec.count("42"); redelivered != 0 {
 		t.Error("the event came back from the broker: it was requeued instead of kept in hand")
 	}
 	if got := value(r.metrics.Retries); got != 8 {
 		t.Errorf("retries = %v, want 8", got)
 	}
-	if n := depth(t, url, topo.DeadLetterQueue()); n != 0 {
+	if n := amqptest.Depth(t, url, topo.DeadLetterQueue()); n != 0 {
 		t.Errorf("DLQ has %d messages, want 0", n)
 	}
 }
@@ -369,8 +353,8 @@ func TestAPoisonEventInABatchDeadLettersOnlyItself(t *testing.T) {
 	opts := options(url, topo)
 	opts.BatchWait = 50 * time.Millisecond
 	start(t, opts, rec)
-	waitFor(t, "39 notes applied", func() bool { return rec.total() == 39 })
-	waitFor(t, "one message in the DLQ", func() bool { return depth(t, url, topo.DeadLetterQueue()) == 1 })
+	amqptest.WaitFor(t, "39 notes applied", func() bool { return rec.total() == 39 })
+	amqptest.WaitFor(t, "one message in the DLQ", func() bool { return amqptest.Depth(t, url, topo.DeadLetterQueue()) == 1 })
 	for i := range 40 {
 		if n, _ := rec.count(fmt.Sprint(i)); i != 17 && n != 1 {
 			t.Errorf("event %d applied %d times, want 1", i, n)
@@ -409,10 +393,10 @@ func TestAcksGoOnlyToTheChannelThatDelivered(t *testing.T) {
 	r := start(t, opts, rec)
 	<-entered
 	proxy.Cut()
-	waitFor(t, "connection noticed lost", func() bool { return r.c.Ready(context.Background()) != nil })
+	amqptest.WaitFor(t, "connection noticed lost", func() bool { return r.c.Ready(context.Background()) != nil })
 	close(release) // the handler "commits" now; its channel is gone
-	waitFor(t, "redelivered batch applied", func() bool { _, re := rec.count("c"); return re == 1 })
-	waitFor(t, "queue empty", func() bool { return depth(t, url, topo.Queue) == 0 })
+	amqptest.WaitFor(t, "redelivered batch applied", func() bool { _, re := rec.count("c"); return re == 1 })
+	amqptest.WaitFor(t, "queue empty", func() bool { return amqptest.Depth(t, url, topo.Queue) == 0 })
 	time.Sleep(300 * time.Millisecond) // a wrong-channel ack would close the new channel now
 	if got := value(r.metrics.Reconnects); got != 1 {
 		t.Errorf("reconnects = %v, want exactly 1 (a second one means an ack hit the wrong channel)", got)
@@ -440,14 +424,14 @@ func TestStopFinishesTheBatchInHandAndLeavesTheRest(t *testing.T) {
 	opts := options(url, topo)
 	opts.Prefetch, opts.MaxBatch = 20, 10
 	r := start(t, opts, rec)
-	waitFor(t, "a first batch applied", func() bool { return rec.total() > 0 })
+	amqptest.WaitFor(t, "a first batch applied", func() bool { return rec.total() > 0 })
 	took := r.stop()
 	if took > 5*time.Second {
 		t.Errorf("stop took %s, want about one batch (300 ms)", took)
 	}
 	// Every applied event was acknowledged, every other one is back in the queue.
 	applied := rec.total()
-	waitFor(t, "unapplied messages back in the queue", func() bool { return depth(t, url, topo.Queue) == 200-applied })
+	amqptest.WaitFor(t, "unapplied messages back in the queue", func() bool { return amqptest.Depth(t, url, topo.Queue) == 200-applied })
 	if applied == 200 {
 		t.Error("everything was applied: the consumer did not stop taking messages")
 	}
@@ -461,13 +445,13 @@ func TestDrainTimeoutLeavesStuckDeliveriesToTheBroker(t *testing.T) {
 	opts.DrainTimeout = time.Second
 	r := start(t, opts, rec)
 	publish(t, url, topo, put("1"), put("2"))
-	waitFor(t, "retrying", func() bool { return value(r.metrics.Retries) > 2 })
+	amqptest.WaitFor(t, "retrying", func() bool { return value(r.metrics.Retries) > 2 })
 	took := r.stop()
 	if took < time.Second || took > 10*time.Second {
 		t.Errorf("stop took %s, want about the 1 s drain timeout", took)
 	}
-	waitFor(t, "both back in the queue", func() bool { return depth(t, url, topo.Queue) == 2 })
-	if n := depth(t, url, topo.DeadLetterQueue()); n != 0 {
+	amqptest.WaitFor(t, "both back in the queue", func() bool { return amqptest.Depth(t, url, topo.Queue) == 2 })
+	if n := amqptest.Depth(t, url, topo.DeadLetterQueue()); n != 0 {
 		t.Errorf("DLQ has %d, want 0", n)
 	}
 }

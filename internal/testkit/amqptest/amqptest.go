@@ -358,3 +358,21 @@ func (p *Proxy) Cut() {
 		_ = c.Close()
 	}
 }
+
+// WaitFor fails the test unless cond holds within 30 s (polled every 10 ms).
+func WaitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	if err := Eventually(30*time.Second, 10*time.Millisecond, cond); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// Depth is the number of ready messages in queue, failing the test when it cannot tell.
+func Depth(t testing.TB, brokerURL, queue string) int {
+	t.Helper()
+	n, err := QueueDepth(brokerURL, queue)
+	if err != nil {
+		t.Fatalf("depth of %s: %v", queue, err)
+	}
+	return n
+}

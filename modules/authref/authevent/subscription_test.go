@@ -156,7 +156,7 @@ func TestPoisonIsDeadLetteredAndTheNextMessageProcessed(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); _ = c.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	waitFor(t, "consumer ready", func() bool { return c.Ready(ctx) == nil })
+	amqptest.WaitFor(t, "consumer ready", func() bool { return c.Ready(ctx) == nil })
 
 	created := func(id string) amqptest.Message {
 		return amqptest.Message{Key: "user.created", Body: fmt.Appendf(nil, `{"event_type":"UserCreated","event_id":"e-%s","data":{"id":%q}}`, id, id)}
@@ -174,9 +174,9 @@ func TestPoisonIsDeadLetteredAndTheNextMessageProcessed(t *testing.T) {
 	}, 500, nil); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "good event applied", func() bool { return fmt.Sprint(rec.ids()) == "[usercreated:good]" })
-	waitFor(t, "five messages in the DLQ", func() bool { return depth(t, url, topo.DeadLetterQueue()) == 5 })
-	waitFor(t, "queue empty", func() bool { return depth(t, url, topo.Queue) == 0 })
+	amqptest.WaitFor(t, "good event applied", func() bool { return fmt.Sprint(rec.ids()) == "[usercreated:good]" })
+	amqptest.WaitFor(t, "five messages in the DLQ", func() bool { return amqptest.Depth(t, url, topo.DeadLetterQueue()) == 5 })
+	amqptest.WaitFor(t, "queue empty", func() bool { return amqptest.Depth(t, url, topo.Queue) == 0 })
 	for reason, want := range map[string]float64{"unparseable": 1, "missing_id": 1, "invalid_id": 1, "handler": 1, "invalid_data": 1} {
 		if got := value(m.DeadLettered.WithLabelValues(reason)); got != want {
 			t.Errorf("dead-lettered %s = %v, want %v", reason, got, want)
@@ -191,20 +191,4 @@ func TestPoisonIsDeadLetteredAndTheNextMessageProcessed(t *testing.T) {
 	if got := value(m.Consumed.WithLabelValues("usercreated", "applied")); got != 1 {
 		t.Errorf("applied usercreated = %v, want 1", got)
 	}
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	if err := amqptest.Eventually(30*time.Second, 10*time.Millisecond, cond); err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
-}
-
-func depth(t *testing.T, url, queue string) int {
-	t.Helper()
-	n, err := amqptest.QueueDepth(url, queue)
-	if err != nil {
-		t.Fatalf("depth of %s: %v", queue, err)
-	}
-	return n
 }
