@@ -15,6 +15,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/cors"
 	"github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 
@@ -44,7 +45,7 @@ type Server struct {
 	metrics   *metrics.HTTP
 	routes    []Route
 	bodyLimit int
-	listener  net.Listener
+	listener  *listener
 	// deadline bounds a request's database work, waiting for a pooled
 	// connection included (DATABASE_POOL_TIMEOUT, then 503).
 	deadline time.Duration
@@ -98,6 +99,7 @@ func New(cfg config.Config, log *zap.Logger, m *metrics.HTTP, opts Options) (*Se
 	s.routes = routes
 	srv := s.app.Server()
 	srv.Handler = s.rejectUnknownMethods(srv.Handler)
+	srv.ErrorHandler = s.observeEarly(srv.ErrorHandler)
 	return s, nil
 }
 
@@ -141,10 +143,10 @@ func (s *Server) Start(context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.listener = ln
+	s.listener = newListener(ln)
 	s.log.Info("listening", zap.String("server", s.name), zap.String("addr", ln.Addr().String()))
 	go func() {
-		if err := s.app.Listener(ln); err != nil {
+		if err := s.app.Listener(s.listener); err != nil {
 			s.log.Error("server stopped", zap.String("server", s.name), zap.Error(err))
 		}
 	}()
@@ -177,12 +179,15 @@ func noStore(c *fiber.Ctx) error {
 }
 
 func securityHeaders(c *fiber.Ctx) error {
-	h := &c.Response().Header
+	setSecurityHeaders(&c.Response().Header)
+	return c.Next()
+}
+
+func setSecurityHeaders(h *fasthttp.ResponseHeader) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
-	return c.Next()
 }
 
 // literalsFirst compares route patterns segment by segment, a literal
