@@ -1,10 +1,13 @@
 package httpserver
 
 import (
+	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -141,4 +144,107 @@ func scrape413s(t *testing.T, client *http.Client, s *Server) map[string]int {
 		counts[m[1]] += n
 	}
 	return counts
+}
+
+// TestStopAnswersReadyWith503DuringTheDelay: /ready turns 503 at once, the
+// rest is served for the delay, then the listener closes (CONTRACT §3).
+func TestStopAnswersReadyWith503DuringTheDelay(t *testing.T) {
+	const delay = 400 * time.Millisecond
+	database := Check{Name: "database", Run: func(context.Context) error { return nil }}
+	s := testServerEnv(t, map[string]string{"RATE_LIMIT_PER_MINUTE": "0"}, Options{ShutdownDelay: delay, Checks: []Check{database}}, fakeOwners{})
+	if status, _, _ := do(t, s, "GET", "/ready", ""); status != 200 {
+		t.Fatalf("/ready before the stop: %d", status)
+	}
+	start := time.Now()
+	stopped := make(chan error, 1)
+	go func() { stopped <- s.Stop(context.Background()) }()
+	waitUntil(t, func() bool { return s.stopping.Load() })
+
+	status, body, meta := do(t, s, "GET", "/ready", "")
+	if status != 503 || !strings.HasPrefix(meta, ProblemContentType) || strings.HasSuffix(meta, "|") || body["checks"] == nil {
+		t.Fatalf("/ready while stopping: %d %v %s, want a 503 problem with checks and Retry-After", status, body, meta)
+	}
+	if status, _, _ := do(t, s, "GET", "/health", ""); status != 200 {
+		t.Fatalf("/health during the delay: %d", status)
+	}
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took < delay {
+		t.Fatalf("stopped after %s, before the %s delay", took, delay)
+	}
+	if c, err := net.DialTimeout("tcp", s.Addr(), time.Second); err == nil {
+		c.Close()
+		t.Fatal("still accepting after the stop")
+	}
+}
+
+// TestStopAnswersRequestsAlreadySent writes a request on kept-alive
+// connections and stops the server at once: each request is answered, each
+// connection then closed, and the stop returns (CONTRACT §3).
+func TestStopAnswersRequestsAlreadySent(t *testing.T) {
+	for round := 0; round < 5; round++ {
+		s := testServerEnv(t, map[string]string{"RATE_LIMIT_PER_MINUTE": "0"}, Options{}, fakeOwners{})
+		conns := make([]net.Conn, 20)
+		readers := make([]*bufio.Reader, len(conns))
+		for i := range conns {
+			c, err := net.Dial("tcp", s.Addr())
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { c.Close() })
+			conns[i], readers[i] = c, bufio.NewReader(c)
+			// One exchange first: the connection is then a kept-alive, idle one.
+			if resp := exchange(t, c, readers[i]); resp.Close {
+				t.Fatal("the first answer closed the connection")
+			}
+		}
+		for _, c := range conns {
+			if _, err := io.WriteString(c, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.Stop(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		for i, rd := range readers {
+			_ = conns[i].SetReadDeadline(time.Now().Add(5 * time.Second))
+			resp, err := http.ReadResponse(rd, nil)
+			if err != nil {
+				t.Fatalf("round %d, connection %d: the request sent before the stop got no answer: %v", round, i, err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				t.Fatalf("round %d, connection %d: %d, want 200", round, i, resp.StatusCode)
+			}
+			if _, err := rd.ReadByte(); err != io.EOF {
+				t.Fatalf("round %d, connection %d: still open after the stop (%v)", round, i, err)
+			}
+		}
+	}
+}
+
+func exchange(t *testing.T, c net.Conn, rd *bufio.Reader) *http.Response {
+	t.Helper()
+	if _, err := io.WriteString(c, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(rd, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp
+}
+
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatal("condition not reached in time")
 }
