@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -176,5 +177,72 @@ func TestBackfillFromTheAuthServiceThroughTheCLI(t *testing.T) {
 	if n := sqlCount(t, url, "SELECT count(*) FROM auth_users WHERE auth_user_id = 'ghost'") +
 		sqlCount(t, url, "SELECT count(*) FROM learning_goals"); n != 0 {
 		t.Error("the orphan or its goal is still there")
+	}
+}
+
+// pagedAuthService lists n users (ids 1..n) and refuses a limit over
+// maxLimit with 422, as an auth-service that caps its pages does; refuse,
+// when set, is the status of every answer. It counts the listings asked.
+type pagedAuthService struct {
+	n, maxLimit, refuse int
+	asked               atomic.Int64
+}
+
+func (a *pagedAuthService) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	a.asked.Add(1)
+	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+	offset, _ := strconv.Atoi(r.URL.Query().Get("offset"))
+	switch {
+	case a.refuse != 0:
+		http.Error(w, `{"detail":"no"}`, a.refuse)
+		return
+	case limit < 1 || limit > a.maxLimit:
+		http.Error(w, `{"detail":"limit must be 1-1000"}`, http.StatusUnprocessableEntity)
+		return
+	}
+	page := []map[string]any{}
+	for id := offset + 1; id <= min(offset+limit, a.n); id++ {
+		page = append(page, map[string]any{"id": id, "email": fmt.Sprintf("p%d@example.org", id)})
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(page)
+}
+
+// TestBackfillAsksTheAuthServiceForPagesOfAtMost1000: a write batch of 5000
+// against an auth-service that refuses limit > 1000 completes (CONTRACT §5).
+func TestBackfillAsksTheAuthServiceForPagesOfAtMost1000(t *testing.T) {
+	t.Parallel()
+	auth := &pagedAuthService{n: 2500, maxLimit: 1000}
+	srv := httptest.NewServer(auth)
+	defer srv.Close()
+	env := map[string]string{"DATABASE_URL": pgtest.Migrated(t), "AUTH_SERVICE_URL": srv.URL}
+	r := runCLI(t, env, "", "backfill-auth-users", "--source", "auth-service", "--batch-size", "5000")
+	if r.code != exitOK || r.stdout != "created=2500 updated=0 unchanged=0 orphans=0\n" {
+		t.Fatalf("exit %d, stdout %q\n%s", r.code, r.stdout, r.stderr)
+	}
+	if n := sqlCount(t, env["DATABASE_URL"], "SELECT count(*) FROM auth_users WHERE email LIKE 'p%@example.org'"); n != 2500 {
+		t.Errorf("%d references, want 2500", n)
+	}
+}
+
+// TestBackfillReportsAnAuthServiceRefusalOnce: a 4xx is the auth-service
+// refusing the request, not an outage: one error line with its status,
+// exit 1, and no second try (CONTRACT §5).
+func TestBackfillReportsAnAuthServiceRefusalOnce(t *testing.T) {
+	t.Parallel()
+	auth := &pagedAuthService{n: 10, maxLimit: 1000, refuse: http.StatusBadRequest}
+	srv := httptest.NewServer(auth)
+	defer srv.Close()
+	env := map[string]string{"DATABASE_URL": pgtest.Migrated(t), "AUTH_SERVICE_URL": srv.URL}
+	r := runCLI(t, env, "", "backfill-auth-users", "--source", "auth-service")
+	if r.code != exitRuntime || r.stdout != "" {
+		t.Fatalf("exit %d, stdout %q, want 1 and nothing\n%s", r.code, r.stdout, r.stderr)
+	}
+	if last := lastLine(r.stderr); countLines(r.stderr, "usersvc:") != 1 || strings.Contains(r.stderr, "attempt") ||
+		!strings.Contains(last, "refused") || !strings.Contains(last, "status 400") {
+		t.Errorf("stderr %q, want one error line naming the refusal and its status, no retry", r.stderr)
+	}
+	if n := auth.asked.Load(); n != 1 {
+		t.Errorf("the auth-service was asked %d times, want once", n)
 	}
 }

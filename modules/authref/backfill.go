@@ -266,7 +266,7 @@ func (b *backfill) list(ctx context.Context, cursor string) error {
 		defer close(pages)
 		for {
 			p := page{asOf: b.dbStart.Add(time.Since(b.start))}
-			p.users, p.next, p.err = b.readPage(ctx, cursor)
+			p.users, p.next, p.err = b.readBatch(ctx, cursor)
 			select {
 			case pages <- p:
 			case <-ctx.Done():
@@ -293,14 +293,32 @@ func (b *backfill) list(ctx context.Context, cursor string) error {
 	return ctx.Err()
 }
 
+// readBatch reads pages until a write batch is full or the source ends: a
+// source may give smaller pages than asked (the auth-service's are capped).
+func (b *backfill) readBatch(ctx context.Context, cursor string) ([]BackfillUser, string, error) {
+	var users []BackfillUser
+	for len(users) < b.opt.BatchSize {
+		page, next, err := b.readPage(ctx, cursor, b.opt.BatchSize-len(users))
+		if err != nil {
+			return nil, "", err
+		}
+		if len(page) == 0 {
+			break
+		}
+		users, cursor = append(users, page...), next
+	}
+	return users, cursor, nil
+}
+
 // readPage asks the source, retrying a page that failed for want of an
-// answer a few times: an auth-service hiccup should not end a long run.
-func (b *backfill) readPage(ctx context.Context, cursor string) ([]BackfillUser, string, error) {
+// answer a few times: an auth-service hiccup should not end a long run. A
+// refusal (a 4xx) is an answer: asking again would get it again.
+func (b *backfill) readPage(ctx context.Context, cursor string, limit int) ([]BackfillUser, string, error) {
 	var err error
 	for attempt := 1; attempt <= 3; attempt++ {
 		var users []BackfillUser
 		var next string
-		if users, next, err = b.src.Page(ctx, cursor, b.opt.BatchSize); err == nil {
+		if users, next, err = b.src.Page(ctx, cursor, limit); err == nil {
 			return users, next, nil
 		}
 		if ctx.Err() != nil {

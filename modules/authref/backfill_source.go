@@ -124,8 +124,13 @@ func (a *AuthServiceUsers) Describe() string { return a.describe }
 // Count implements BackfillSource: the listing does not tell.
 func (a *AuthServiceUsers) Count(context.Context) (int64, error) { return -1, nil }
 
+// MaxAuthServicePage is the most users the backfill asks the auth-service for
+// at once, whatever its write batch: auth-services cap their pages (CONTRACT §5).
+const MaxAuthServicePage = 1000
+
 // Page implements BackfillSource.
 func (a *AuthServiceUsers) Page(ctx context.Context, cursor string, limit int) ([]BackfillUser, string, error) {
+	limit = min(limit, MaxAuthServicePage)
 	offset := 0
 	if cursor != "" {
 		var err error

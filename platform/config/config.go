@@ -34,6 +34,8 @@ type Config struct {
 	CORSAllowOrigins   []string
 	HTTPBodyLimit      int
 	RateLimitPerMinute int
+	// ShutdownDelay is how long serve keeps serving after SIGTERM (CONTRACT §3).
+	ShutdownDelay time.Duration
 
 	JWTAlgorithms   []string
 	JWTSubjectClaim string
@@ -178,6 +180,10 @@ func checkConsistency(cfg Config) []error {
 	}
 	return nil
 }
+
+// MaxShutdownDelay leaves a stop, out of its 25 seconds (CONTRACT §3), 5 to
+// answer the requests already received.
+const MaxShutdownDelay = 20 * time.Second
 
 // MinSecretBytes is the shortest SECRET_KEY accepted outside development.
 const MinSecretBytes = 32

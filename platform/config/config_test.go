@@ -43,6 +43,10 @@ func TestLoadRejectsBadSettings(t *testing.T) {
 		{"bad auth url", map[string]string{"AUTH_SERVICE_URL": "ftp://x"}, nil, "AUTH_SERVICE_URL"},
 		{"rabbit required for consume", nil, []Requirement{NeedRabbitMQ}, "RABBITMQ_URL: required"},
 		{"body limit too small", map[string]string{"HTTP_BODY_LIMIT": "10"}, nil, "HTTP_BODY_LIMIT"},
+		{"shutdown delay in seconds", map[string]string{"SHUTDOWN_DELAY": "5"}, nil, ""},
+		{"shutdown delay not a duration", map[string]string{"SHUTDOWN_DELAY": "a while"}, nil, "SHUTDOWN_DELAY"},
+		{"negative shutdown delay", map[string]string{"SHUTDOWN_DELAY": "-1s"}, nil, "SHUTDOWN_DELAY"},
+		{"shutdown delay past the stop's 25 s", map[string]string{"SHUTDOWN_DELAY": "21s"}, nil, "SHUTDOWN_DELAY: 21s is out of range"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -88,6 +92,7 @@ func TestLoadDefaults(t *testing.T) {
 		{"http addr", cfg.HTTPAddr, ":8000"},
 		{"consumer addr", cfg.ConsumerHealthAddr, ":8001"},
 		{"body limit", cfg.HTTPBodyLimit, 65536},
+		{"shutdown delay", cfg.ShutdownDelay, time.Duration(0)},
 		{"rate limit", cfg.RateLimitPerMinute, 1200},
 		{"subject claim", cfg.JWTSubjectClaim, "sub"},
 		{"leeway", cfg.JWTLeeway, 30 * time.Second},

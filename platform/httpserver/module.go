@@ -43,6 +43,7 @@ type APIParams struct {
 func NewAPI(p APIParams) (*Server, error) {
 	return New(p.Config, p.Log, p.Metrics, Options{
 		Name: "api", Addr: p.Config.HTTPAddr, Routes: p.Routes, Checks: p.Checks, Guard: p.Guard, Registry: p.Registry,
+		ShutdownDelay: p.Config.ShutdownDelay,
 	})
 }
 

@@ -3,11 +3,14 @@ package httpserver
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
+	"net"
 	"strconv"
 	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
 	"go.uber.org/zap"
 
 	"usersvc/platform/metrics"
@@ -52,13 +55,18 @@ func validRequestID(id string) bool {
 	return true
 }
 
+// requestIDFrom keeps the caller's id when it is valid, else makes one.
+func requestIDFrom(given string) string {
+	if validRequestID(given) {
+		return given
+	}
+	return requestIDPrefix + strconv.FormatUint(requestCounter.Add(1), 36)
+}
+
 // observe gives every request an id, and records its metrics and access log line.
 func (s *Server) observe(c *fiber.Ctx) error {
 	start := time.Now()
-	id := c.Get(headerRequestID)
-	if !validRequestID(id) {
-		id = requestIDPrefix + strconv.FormatUint(requestCounter.Add(1), 36)
-	}
+	id := requestIDFrom(c.Get(headerRequestID))
 	c.Locals(localRequestID, id)
 	c.Set(headerRequestID, id)
 
@@ -73,11 +81,59 @@ func (s *Server) observe(c *fiber.Ctx) error {
 	route := routePattern(c)
 	elapsed := time.Since(start)
 	s.instruments(c, route).Done(status, elapsed.Seconds())
-	if ce := s.log.Check(zap.InfoLevel, "request"); ce != nil {
-		ce.Write(zap.String("request_id", id), zap.String("method", c.Method()), zap.String("route", route),
-			zap.Int("status", status), zap.Duration("duration", elapsed), zap.String("user", callerForLog(c)))
-	}
+	s.logRequest(id, c.Method(), route, status, elapsed, callerForLog(c))
 	return nil
+}
+
+func (s *Server) logRequest(id, method, route string, status int, elapsed time.Duration, user string) {
+	if ce := s.log.Check(zap.InfoLevel, "request"); ce != nil {
+		ce.Write(zap.String("request_id", id), zap.String("method", method), zap.String("route", route),
+			zap.Int("status", status), zap.Duration("duration", elapsed), zap.String("user", user))
+	}
+}
+
+// observeEarly wraps the answers fasthttp gives before any handler runs (a
+// body over the limit, headers too large, a request that does not parse).
+// They carry a request id and the security headers, are counted and logged
+// like any other answer, and the connection discards what the client still
+// sends before it closes, so the client reads the answer instead of a
+// reset (CONTRACT §2).
+func (s *Server) observeEarly(next func(*fasthttp.RequestCtx, error)) func(*fasthttp.RequestCtx, error) {
+	return func(fctx *fasthttp.RequestCtx, err error) {
+		start := time.Now()
+		id := requestIDFrom(string(fctx.Request.Header.Peek(headerRequestID)))
+		fctx.SetUserValue(localRequestID, id) // RequestID(c) in the error handler
+		next(fctx, err)
+		fctx.Response.Header.Set(headerRequestID, id)
+		setSecurityHeaders(&fctx.Response.Header)
+		if c, ok := fctx.Conn().(*conn); ok && !isTimeout(err) {
+			c.drainOnClose() // a client that went quiet has nothing left to send
+		}
+		key, method, route := s.earlyRoute(fctx)
+		status, elapsed := fctx.Response.StatusCode(), time.Since(start)
+		s.metrics.For(key, method, route).Done(status, elapsed.Seconds())
+		s.logRequest(id, method, route, status, elapsed, "")
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+type earlyKey struct{ method, route string }
+
+// earlyRoute labels an early answer like observe would have: the pattern of
+// the route the request names, else "unmatched" (a chunked body over the
+// limit leaves the request without its path).
+func (s *Server) earlyRoute(fctx *fasthttp.RequestCtx) (key any, method, route string) {
+	method, path := knownMethod(string(fctx.Method())), string(fctx.Path())
+	for _, r := range s.routes {
+		if r.matches(path) && (r.Method == method || method == fiber.MethodHead && r.Method == fiber.MethodGet) {
+			return earlyKey{r.Method, r.Path}, r.Method, r.Path
+		}
+	}
+	return unmatchedKey{method}, method, "unmatched"
 }
 
 // instruments are the metrics of the matched route (methods share a Fiber

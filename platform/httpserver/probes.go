@@ -20,10 +20,11 @@ type Check struct {
 
 const readyTimeout = 2 * time.Second
 
-func probeRoutes(checks []Check, registry *prometheus.Registry) []Route {
+// probeRoutes are /health, /ready (503 once stopping reports true) and /metrics.
+func probeRoutes(checks []Check, registry *prometheus.Registry, stopping func() bool) []Route {
 	routes := []Route{
 		{Method: fiber.MethodGet, Path: "/health", Unlimited: true, Handler: health},
-		{Method: fiber.MethodGet, Path: "/ready", Unlimited: true, Handler: ready(checks)},
+		{Method: fiber.MethodGet, Path: "/ready", Unlimited: true, Handler: ready(checks, stopping)},
 	}
 	if registry != nil {
 		h := fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(registry, promhttp.HandlerOpts{}))
@@ -42,7 +43,7 @@ type readiness struct {
 	Checks map[string]string `json:"checks"`
 }
 
-func ready(checks []Check) fiber.Handler {
+func ready(checks []Check, stopping func() bool) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		ctx, cancel := context.WithTimeout(c.UserContext(), readyTimeout)
 		defer cancel()
@@ -57,6 +58,11 @@ func ready(checks []Check) fiber.Handler {
 			}
 		}
 		c.Set(fiber.HeaderCacheControl, "no-store")
+		if stopping() { // a load balancer stops sending before the listener closes (CONTRACT §3)
+			p := codedProblem(errs.New(errs.Unavailable, "the server is shutting down"))
+			p.Checks = results
+			return writeProblem(c, p)
+		}
 		if failed {
 			p := codedProblem(errs.New(errs.Unavailable, "a dependency is not ready"))
 			p.Checks = results

@@ -9,12 +9,14 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/cors"
 	"github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 
@@ -33,6 +35,9 @@ type Options struct {
 	// must be Public and Unlimited.
 	Guard    *Guard
 	Registry *prometheus.Registry
+	// ShutdownDelay is how long Stop keeps serving, /ready at 503, before it
+	// closes the listener (SHUTDOWN_DELAY, CONTRACT §3).
+	ShutdownDelay time.Duration
 }
 
 // Server is a Fiber app with the service's middleware, error mapping and lifecycle.
@@ -45,7 +50,13 @@ type Server struct {
 	routes    []Route
 	guard     *Guard
 	bodyLimit int
-	listener  net.Listener
+	listener  *listener
+	served    chan struct{} // closed when the accept loop has returned
+	// stopping turns /ready to 503; draining closes each connection after
+	// its answer (CONTRACT §3).
+	stopping      atomic.Bool
+	draining      atomic.Bool
+	shutdownDelay time.Duration
 	// deadline bounds a request's database work, waiting for a pooled
 	// connection included (DATABASE_POOL_TIMEOUT, then 503).
 	deadline time.Duration
@@ -53,7 +64,8 @@ type Server struct {
 
 // New builds the server and mounts opts.Routes after the platform's probes.
 func New(cfg config.Config, log *zap.Logger, m *metrics.HTTP, opts Options) (*Server, error) {
-	s := &Server{name: opts.Name, addr: opts.Addr, log: log, metrics: m, guard: opts.Guard, bodyLimit: cfg.HTTPBodyLimit, deadline: cfg.DatabasePoolTimeout}
+	s := &Server{name: opts.Name, addr: opts.Addr, log: log, metrics: m, guard: opts.Guard, bodyLimit: cfg.HTTPBodyLimit,
+		deadline: cfg.DatabasePoolTimeout, shutdownDelay: opts.ShutdownDelay, served: make(chan struct{})}
 	s.app = fiber.New(fiber.Config{
 		AppName:       "usersvc",
 		CaseSensitive: true, // /users/ME is the user ME
@@ -86,7 +98,7 @@ func New(cfg config.Config, log *zap.Logger, m *metrics.HTTP, opts Options) (*Se
 			MaxAge:        600,
 		}))
 	}
-	routes := append(probeRoutes(opts.Checks, opts.Registry), opts.Routes...)
+	routes := append(probeRoutes(opts.Checks, opts.Registry, s.stopping.Load), opts.Routes...)
 	// Value groups arrive in random order (dig shuffles them) and Fiber
 	// matches in mounting order: mount a literal segment before a parameter
 	// at the same place, so /users/me wins over /users/:auth_user_id.
@@ -98,7 +110,8 @@ func New(cfg config.Config, log *zap.Logger, m *metrics.HTTP, opts Options) (*Se
 	}
 	s.routes = routes
 	srv := s.app.Server()
-	srv.Handler = s.rejectUnknownMethods(srv.Handler)
+	srv.Handler = s.closeWhenDraining(s.rejectUnknownMethods(srv.Handler))
+	srv.ErrorHandler = s.observeEarly(srv.ErrorHandler)
 	return s, nil
 }
 
@@ -142,20 +155,73 @@ func (s *Server) Start(context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.listener = ln
+	s.listener = newListener(ln)
 	s.log.Info("listening", zap.String("server", s.name), zap.String("addr", ln.Addr().String()))
 	go func() {
-		if err := s.app.Listener(ln); err != nil {
+		defer close(s.served)
+		if err := s.app.Listener(s.listener); err != nil {
 			s.log.Error("server stopped", zap.String("server", s.name), zap.Error(err))
 		}
 	}()
 	return nil
 }
 
-// Stop stops accepting connections and waits for requests in flight.
+// stopBudget keeps a stop within CONTRACT §3's 25 seconds, the rest of the
+// process's shutdown included.
+const stopBudget = 24 * time.Second
+
+// Stop follows CONTRACT §3: /ready answers 503 at once, the server keeps
+// serving for the shutdown delay, then stops accepting and answers every
+// request already received before it returns.
 func (s *Server) Stop(ctx context.Context) error {
-	s.log.Info("shutting down", zap.String("server", s.name))
+	ctx, cancel := context.WithTimeout(ctx, stopBudget)
+	defer cancel()
+	s.stopping.Store(true)
+	s.log.Info("shutting down", zap.String("server", s.name), zap.Duration("delay", s.shutdownDelay))
+	select {
+	case <-time.After(s.shutdownDelay):
+	case <-ctx.Done():
+	}
+	if s.listener == nil { // never started
+		return nil
+	}
+	if err := s.drain(ctx); err != nil {
+		s.log.Warn("connections still open at the end of the stop", zap.String("server", s.name),
+			zap.Int("connections", s.listener.open()), zap.Error(err))
+		s.listener.closeAll()
+		return err
+	}
 	return s.app.ShutdownWithContext(ctx)
+}
+
+// drain stops accepting and waits until every connection is closed: each
+// one answers the request it has read (a kept-alive one reads once more,
+// for lastReadGrace) with Connection: close, then closes.
+//
+// fasthttp's own Shutdown is not enough: it closes a kept-alive connection
+// it sees idle, although its client may have sent a request the server has
+// not read yet; that request then goes unanswered.
+func (s *Server) drain(ctx context.Context) error {
+	s.draining.Store(true)
+	s.listener.limitReads(time.Now().Add(lastReadGrace))
+	s.listener.stopAccepting()
+	select {
+	case <-s.served:
+	case <-ctx.Done():
+	}
+	_ = s.listener.Close()
+	return s.listener.wait(ctx)
+}
+
+// closeWhenDraining ends each connection after its answer once the server
+// stops: the client opens a new one, which the closed listener refuses.
+func (s *Server) closeWhenDraining(next fasthttp.RequestHandler) fasthttp.RequestHandler {
+	return func(fctx *fasthttp.RequestCtx) {
+		next(fctx)
+		if s.draining.Load() {
+			fctx.Response.SetConnectionClose()
+		}
+	}
 }
 
 // Hook ties the server to an fx lifecycle.
@@ -178,12 +244,15 @@ func noStore(c *fiber.Ctx) error {
 }
 
 func securityHeaders(c *fiber.Ctx) error {
-	h := &c.Response().Header
+	setSecurityHeaders(&c.Response().Header)
+	return c.Next()
+}
+
+func setSecurityHeaders(h *fasthttp.ResponseHeader) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
-	return c.Next()
 }
 
 // literalsFirst compares route patterns segment by segment, a literal

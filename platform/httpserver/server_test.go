@@ -24,9 +24,15 @@ func testServer(t *testing.T, rateLimit string, routes []Route, checks ...Check)
 
 func testServerWith(t *testing.T, rateLimit string, routes []Route, owners Owners, checks ...Check) *Server {
 	t.Helper()
-	cfg, err := config.Load(config.Source{Getenv: func(k string) string {
-		return map[string]string{"RATE_LIMIT_PER_MINUTE": rateLimit, "HTTP_BODY_LIMIT": "1024"}[k]
-	}})
+	env := map[string]string{"RATE_LIMIT_PER_MINUTE": rateLimit, "HTTP_BODY_LIMIT": "1024"}
+	return testServerEnv(t, env, Options{Routes: routes, Checks: checks}, owners)
+}
+
+// testServerEnv starts a server on a real listener with settings from env;
+// opts gives its routes, checks and shutdown delay.
+func testServerEnv(t *testing.T, env map[string]string, opts Options, owners Owners) *Server {
+	t.Helper()
+	cfg, err := config.Load(config.Source{Getenv: func(k string) string { return env[k] }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +45,8 @@ func testServerWith(t *testing.T, rateLimit string, routes []Route, owners Owner
 		t.Fatal(err)
 	}
 	reg := metrics.NewRegistry()
-	s, err := New(cfg, zap.NewNop(), metrics.NewHTTP(reg), Options{Name: "test", Addr: "127.0.0.1:0", Routes: routes, Checks: checks, Guard: guard, Registry: reg})
+	opts.Name, opts.Addr, opts.Guard, opts.Registry = "test", "127.0.0.1:0", guard, reg
+	s, err := New(cfg, zap.NewNop(), metrics.NewHTTP(reg), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

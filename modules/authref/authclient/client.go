@@ -35,6 +35,9 @@ var (
 	ErrNotFound = errors.New("auth-service: user not found")
 	// ErrUnavailable: no usable answer (timeout, network, 5xx, malformed body, breaker open).
 	ErrUnavailable = errors.New("auth-service unavailable")
+	// ErrRefused: the auth-service answered a 4xx other than 404: it refuses
+	// the request itself, and asking again gets the same answer (CONTRACT §5).
+	ErrRefused = errors.New("auth-service refused the request")
 	// ErrNotConfigured: AUTH_SERVICE_URL is unset.
 	ErrNotConfigured = errors.New("auth-service not configured")
 )
@@ -86,8 +89,8 @@ func newClient(cfg config.Config, log *zap.Logger, openFor time.Duration) *Clien
 		Interval:    30 * time.Second, // counts reset while closed
 		Timeout:     openFor,          // open this long before probing
 		ReadyToTrip: func(cnt gobreaker.Counts) bool { return cnt.ConsecutiveFailures >= 5 },
-		// A 404 is an answer, not a failure of the auth-service.
-		IsSuccessful: func(err error) bool { return err == nil || errors.Is(err, ErrNotFound) },
+		// A 404 or a refusal is an answer, not a failure of the auth-service.
+		IsSuccessful: func(err error) bool { return err == nil || errors.Is(err, ErrNotFound) || errors.Is(err, ErrRefused) },
 	})
 	return c
 }
@@ -124,7 +127,8 @@ func (c *Client) Get(ctx context.Context, id string) (User, error) {
 	return u, nil
 }
 
-// List fetches one page of users, in the auth-service's order.
+// List fetches one page of users, in the auth-service's order; ErrRefused
+// when the auth-service refuses the request (a page too large, say).
 func (c *Client) List(ctx context.Context, limit, offset int) ([]User, error) {
 	if !c.Enabled() {
 		return nil, ErrNotConfigured
@@ -174,6 +178,8 @@ func (c *Client) call(ctx context.Context, path string) ([]byte, error) {
 		switch {
 		case resp.StatusCode == http.StatusNotFound:
 			return nil, ErrNotFound
+		case resp.StatusCode >= 400 && resp.StatusCode < 500:
+			return nil, fmt.Errorf("%w: status %d", ErrRefused, resp.StatusCode)
 		case resp.StatusCode != http.StatusOK:
 			return nil, fmt.Errorf("%w: status %d", ErrUnavailable, resp.StatusCode)
 		case err != nil:

@@ -36,6 +36,8 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte(`{"id": "someone-else"}`))
 	case r.URL.Path == "/users/garbled":
 		_, _ = w.Write([]byte(`<html>`))
+	case r.URL.Path == "/users" && r.URL.Query().Get("limit") == "5000":
+		http.Error(w, `{"detail":"limit must be at most 1000"}`, http.StatusUnprocessableEntity)
 	case r.URL.Path == "/users" && r.URL.Query().Get("offset") == "0":
 		_, _ = w.Write([]byte(`[{"id": 1, "email": null, "username": "a"}, {"id": "b2"}]`))
 	case r.URL.Path == "/users":
@@ -143,6 +145,22 @@ func TestNotFoundDoesNotTripTheBreaker(t *testing.T) {
 	}
 	if c.BreakerState() != "closed" {
 		t.Fatal("404s opened the breaker")
+	}
+}
+
+// TestRefusalIsAnAnswer: a 4xx other than 404 is the auth-service refusing
+// the request (CONTRACT §5): ErrRefused with its status, not an outage, and
+// it does not trip the breaker.
+func TestRefusalIsAnAnswer(t *testing.T) {
+	c, _ := newTestClient(t, time.Minute)
+	for i := 0; i < 10; i++ {
+		_, err := c.List(context.Background(), 5000, 0)
+		if !errors.Is(err, ErrRefused) || errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "status 422") {
+			t.Fatalf("a 422: %v, want ErrRefused with its status", err)
+		}
+	}
+	if c.BreakerState() != "closed" {
+		t.Fatal("refusals opened the breaker")
 	}
 }
 
