@@ -195,7 +195,9 @@ func TestJWKSUnknownKidStorm(t *testing.T) {
 	gate = make(chan struct{})
 	srv.slow(gate)
 	clock.advance(DefaultUnknownKIDInterval)
-	for i, err := range storm(func(i int) string { return next.tokenAs(jwt.SigningMethodEdDSA, fmt.Sprintf("bogus-%d", i), claims(nil)) }) {
+	for i, err := range storm(func(i int) string {
+		return next.tokenAs(jwt.SigningMethodEdDSA, fmt.Sprintf("bogus-%d", i), claims(nil))
+	}) {
 		if !errors.Is(err, errUnknownKey) {
 			t.Fatalf("request %d with an unknown kid: %v", i, err)
 		}
