@@ -116,11 +116,13 @@ if [[ -d cmd/devauth ]]; then
 		log "creating database devauth (the development auth-service's users)"
 		psql_admin -c "CREATE DATABASE devauth OWNER usersvc ENCODING 'UTF8'"
 	fi
+	# devauth signs with an Ed25519 key of its own (DEVAUTH_SIGNING=hs256 make up: HS256 with SECRET_KEY);
+	# usersvc verifies EdDSA tokens with its JWK Set, and HS256 ones with SECRET_KEY.
 	DEVAUTH_ADDR="$DEVAUTH_ADDR" DEVAUTH_DATABASE_URL="postgres://usersvc:usersvc@127.0.0.1:$PG_PORT/devauth?sslmode=disable" \
-		setsid bin/devauth </dev/null >>"$STACK/devauth.log" 2>&1 &
+		DEVAUTH_SIGNING="${DEVAUTH_SIGNING:-eddsa}" setsid bin/devauth </dev/null >>"$STACK/devauth.log" 2>&1 &
 	echo $! >"$STACK/devauth.pid"
-	export AUTH_SERVICE_URL="$DEVAUTH_URL"
-	echo "AUTH_SERVICE_URL=$DEVAUTH_URL" >>"$STACK/env"
+	export AUTH_SERVICE_URL="$DEVAUTH_URL" JWKS_URL="$DEVAUTH_URL/.well-known/jwks.json" JWT_ALGORITHMS="EdDSA,HS256"
+	printf '%s\n' "AUTH_SERVICE_URL=$DEVAUTH_URL" "JWKS_URL=$JWKS_URL" "JWT_ALGORITHMS=$JWT_ALGORITHMS" >>"$STACK/env"
 	log "devauth started on $DEVAUTH_URL (pid $(cat "$STACK/devauth.pid"), log .stack/devauth.log)"
 fi
 # <<< end of devauth hook
@@ -170,6 +172,10 @@ if [[ -n "${DEVAUTH_URL:-}" ]] && command -v curl >/dev/null; then
     curl -s -X POST $DEVAUTH_URL/users -H 'Content-Type: application/json' -d '{"email":"you@example.com","username":"you"}'
     curl -s -X POST $DEVAUTH_URL/tokens -H 'Content-Type: application/json' -d '{"sub":"ops","scope":"users:admin"}'
     curl -s -X DELETE $DEVAUTH_URL/users/$DEMO_ID     # UserDeleted: the user's badges and goals go too
+
+  Signing keys (EdDSA; usersvc reads them from $DEVAUTH_URL/.well-known/jwks.json):
+    curl -s -X POST $DEVAUTH_URL/keys/rotate   # a new key signs; the previous one stays published
+    curl -s http://$HTTP_ADDR/metrics | grep usersvc_jwt_verified_total
 EOT
 		)
 	else

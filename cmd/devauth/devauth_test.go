@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -28,7 +29,7 @@ const testSecret = "devauth-test-secret-0123456789abcdef0123456789"
 func startDevauth(t *testing.T, env map[string]string) (string, func()) {
 	t.Helper()
 	env["DEVAUTH_ADDR"] = "127.0.0.1:0"
-	if env["SECRET_KEY"] == "" {
+	if _, set := env["SECRET_KEY"]; !set {
 		env["SECRET_KEY"] = testSecret
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -113,9 +114,17 @@ func call(t *testing.T, method, url string, body any, out any) int {
 	return resp.StatusCode
 }
 
-func verifier(t *testing.T) *auth.Verifier {
+// verifier is usersvc's, configured as `make up` configures it: devauth's
+// JWK Set for EdDSA tokens, and HS256 with the shared secret.
+func verifier(t *testing.T, base string) *auth.Verifier {
 	t.Helper()
-	v, err := auth.NewVerifier(auth.Config{Secret: []byte(testSecret), Leeway: 30 * time.Second})
+	keys, err := auth.NewKeySet(auth.KeySetConfig{URL: base + "/.well-known/jwks.json"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys.Start()
+	t.Cleanup(keys.Stop)
+	v, err := auth.NewVerifier(auth.Config{Secret: []byte(testSecret), Keys: keys, Algorithms: []string{"EdDSA", "HS256"}, Leeway: 30 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +162,7 @@ func TestUserLifecyclePublishesEventsUsersvcReads(t *testing.T) {
 	if code := call(t, "POST", base+"/users", map[string]string{"email": "ada@example.com", "username": "ada"}, &c); code != 201 {
 		t.Fatalf("POST /users = %d, want 201", code)
 	}
-	id, err := verifier(t).Verify(c.AccessToken)
+	id, err := verifier(t, base).Verify(c.AccessToken)
 	if err != nil || id.UserID != fmt.Sprint(c.ID) || id.Admin || c.TokenType != "Bearer" || c.ExpiresIn != 3600 {
 		t.Fatalf("token: %+v, %v (response %+v)", id, err, c)
 	}
@@ -211,7 +220,7 @@ func TestAdminTokens(t *testing.T) {
 	if code := call(t, "POST", base+"/tokens", map[string]any{"sub": "badge-service", "scope": "users:admin"}, &tok); code != 200 {
 		t.Fatalf("POST /tokens = %d", code)
 	}
-	id, err := verifier(t).Verify(tok.AccessToken)
+	id, err := verifier(t, base).Verify(tok.AccessToken)
 	if err != nil || !id.Admin || id.UserID != "badge-service" {
 		t.Fatalf("admin token: %+v, %v", id, err)
 	}
@@ -251,5 +260,50 @@ func TestUsersSurviveARestartWithADatabase(t *testing.T) {
 	var u map[string]any
 	if code := call(t, "GET", fmt.Sprintf("%s/users/%d", base, first.ID), nil, &u); code != 200 || u["email"] != "keep@example.com" {
 		t.Fatalf("first user after restart: %d %v", code, u)
+	}
+}
+
+func TestSigningKeysRotateAndHS256StaysAvailable(t *testing.T) {
+	base, _ := startDevauth(t, map[string]string{"SECRET_KEY": ""}) // EdDSA needs no secret
+	v := verifier(t, base)
+	mint := func() string {
+		var tok tokenResponse
+		if code := call(t, "POST", base+"/tokens", map[string]any{"sub": "42"}, &tok); code != 200 {
+			t.Fatalf("POST /tokens = %d", code)
+		}
+		return tok.AccessToken
+	}
+	before := mint()
+	if _, err := v.Verify(before); err != nil {
+		t.Fatalf("EdDSA token: %v", err)
+	}
+	var rotated map[string]string
+	if code := call(t, "POST", base+"/keys/rotate", nil, &rotated); code != 200 || rotated["kid"] == "" {
+		t.Fatalf("POST /keys/rotate = %d %v", code, rotated)
+	}
+	after := mint()
+	for name, tok := range map[string]string{"new key": after, "previous key": before} {
+		if _, err := v.Verify(tok); err != nil {
+			t.Fatalf("%s after the rotation: %v", name, err)
+		}
+	}
+	var set struct{ Keys []map[string]any }
+	if code := call(t, "GET", base+"/.well-known/jwks.json", nil, &set); code != 200 || len(set.Keys) != 2 || set.Keys[1]["kid"] != rotated["kid"] || set.Keys[1]["alg"] != "EdDSA" || set.Keys[1]["d"] != nil {
+		t.Fatalf("JWKS = %d %v", code, set)
+	}
+
+	hs, _ := startDevauth(t, map[string]string{"DEVAUTH_SIGNING": "hs256"})
+	var tok tokenResponse
+	if code := call(t, "POST", hs+"/tokens", map[string]any{"sub": "42"}, &tok); code != 200 {
+		t.Fatalf("POST /tokens (hs256) = %d", code)
+	}
+	if _, err := verifier(t, hs).Verify(tok.AccessToken); err != nil || !strings.HasPrefix(tok.AccessToken, "eyJhbGciOiJIUzI1NiI") {
+		t.Fatalf("HS256 token: %v", err)
+	}
+	if code := call(t, "POST", hs+"/keys/rotate", nil, nil); code != 409 {
+		t.Fatalf("rotate with hs256 = %d, want 409", code)
+	}
+	if _, err := readSettings(func(k string) string { return map[string]string{"DEVAUTH_SIGNING": "hs256"}[k] }); err == nil {
+		t.Fatal("hs256 without SECRET_KEY accepted")
 	}
 }

@@ -1,9 +1,11 @@
 // Command devauth is a development stand-in for the auth-service: it keeps
 // users (in memory, or in a devauth_users table when DEVAUTH_DATABASE_URL is
 // set), publishes their lifecycle events to RabbitMQ the way CONTRACT §4
-// describes, answers the lookups of CONTRACT §5, and mints HS256 tokens
-// signed with SECRET_KEY. It checks no password and mints a token for anyone
-// who asks: never expose it beyond a development machine.
+// describes, answers the lookups of CONTRACT §5, and mints tokens: EdDSA
+// with an Ed25519 key it makes at start and publishes as a JWK Set (usersvc's
+// JWKS_URL), or HS256 with SECRET_KEY when DEVAUTH_SIGNING=hs256. It checks no
+// password and mints a token for anyone who asks: never expose it beyond a
+// development machine.
 //
 //	POST   /users          {"email","username"} → 201 user + token, publishes UserCreated
 //	                       (an email it already knows: 200 with that user and a fresh token)
@@ -12,9 +14,12 @@
 //	PATCH  /users/{id}     {"email"?,"username"?} → 200 user, publishes UserUpdated
 //	DELETE /users/{id}     → 204, publishes UserDeleted
 //	POST   /tokens         {"sub", "scope"?, "ttl"?} → 200 token (e.g. scope users:admin)
+//	GET    /.well-known/jwks.json → the public signing keys (RFC 7517)
+//	POST   /keys/rotate    → 200 {"kid"}: a new key signs; the previous one stays published
 //	GET    /health
 //
-// Settings (environment): SECRET_KEY (required), DEVAUTH_ADDR (127.0.0.1:8002),
+// Settings (environment): DEVAUTH_SIGNING (eddsa, or hs256 with SECRET_KEY
+// required), DEVAUTH_ADDR (127.0.0.1:8002),
 // RABBITMQ_URL (unset: no events), RABBITMQ_EXCHANGE (auth.events),
 // DEVAUTH_DATABASE_URL (unset: in memory), JWT_SUBJECT_CLAIM (sub),
 // JWT_ISSUER and JWT_AUDIENCE (added to tokens when set).
@@ -29,6 +34,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -48,7 +54,7 @@ func main() {
 // settings are devauth's environment.
 type settings struct {
 	addr, secret, rabbitURL, exchange, databaseURL string
-	subjectClaim, issuer, audience                 string
+	subjectClaim, issuer, audience, signing        string
 }
 
 func readSettings(getenv func(string) string) (settings, error) {
@@ -67,9 +73,13 @@ func readSettings(getenv func(string) string) (settings, error) {
 		subjectClaim: or("JWT_SUBJECT_CLAIM", "sub"),
 		issuer:       getenv("JWT_ISSUER"),
 		audience:     getenv("JWT_AUDIENCE"),
+		signing:      strings.ToLower(or("DEVAUTH_SIGNING", "eddsa")),
 	}
-	if s.secret == "" {
-		return s, errors.New("SECRET_KEY is required (the same as usersvc's, so its tokens verify)")
+	switch {
+	case s.signing != "eddsa" && s.signing != "hs256":
+		return s, fmt.Errorf("DEVAUTH_SIGNING=%q: eddsa or hs256", s.signing)
+	case s.signing == "hs256" && s.secret == "":
+		return s, errors.New("SECRET_KEY is required with DEVAUTH_SIGNING=hs256 (the same as usersvc's, so its tokens verify)")
 	}
 	return s, nil
 }
@@ -113,7 +123,13 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer, read
 		log.Warn("RABBITMQ_URL is unset: no events are published")
 	}
 
-	srv := &server{store: st, events: pub, tokens: minter{secret: []byte(s.secret), subject: s.subjectClaim, issuer: s.issuer, audience: s.audience}, log: log}
+	tokens := &minter{subject: s.subjectClaim, issuer: s.issuer, audience: s.audience}
+	if s.signing == "hs256" {
+		tokens.secret = []byte(s.secret)
+	} else if _, err := tokens.rotate(); err != nil {
+		return err
+	}
+	srv := &server{store: st, events: pub, tokens: tokens, log: log}
 	ln, err := net.Listen("tcp", s.addr)
 	if err != nil {
 		return err

@@ -3,15 +3,19 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
+	"sync"
 	"time"
 
+	"github.com/MicahParks/jwkset"
 	"github.com/golang-jwt/jwt/v5"
 	amqp091 "github.com/rabbitmq/amqp091-go"
 	"go.uber.org/zap"
@@ -32,16 +36,45 @@ func (n noPublisher) Publish(_ context.Context, key string, _ amqp091.Publishing
 	return nil
 }
 
-// minter signs HS256 tokens the way usersvc verifies them.
+// minter signs tokens the way usersvc verifies them: EdDSA with a key of its
+// own, published as a JWK Set (the default), or HS256 with SECRET_KEY.
 type minter struct {
-	secret                    []byte
+	secret                    []byte // HS256 when set
 	subject, issuer, audience string
+
+	mu   sync.Mutex
+	keys []signingKey // the newest signs; the one before stays published for its tokens
+}
+
+// signingKey is one Ed25519 key and its kid.
+type signingKey struct {
+	kid string
+	key ed25519.PrivateKey
 }
 
 // tokenTTL is the life of the tokens POST /users hands out.
 const tokenTTL = time.Hour
 
-func (m minter) mint(sub, scope string, ttl time.Duration) (string, error) {
+// rotate makes a new signing key; the previous one stays published (tokens
+// it signed live on), the one before that goes.
+func (m *minter) rotate() (string, error) {
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return "", err
+	}
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	k := signingKey{kid: time.Now().UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:]), key: key}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.keys = append(m.keys, k)
+	if len(m.keys) > 2 {
+		m.keys = m.keys[len(m.keys)-2:]
+	}
+	return k.kid, nil
+}
+
+func (m *minter) mint(sub, scope string, ttl time.Duration) (string, error) {
 	now := time.Now()
 	claims := jwt.MapClaims{m.subject: sub, "iat": now.Unix(), "exp": now.Add(ttl).Unix()}
 	if scope != "" {
@@ -53,13 +86,37 @@ func (m minter) mint(sub, scope string, ttl time.Duration) (string, error) {
 	if m.audience != "" {
 		claims["aud"] = m.audience
 	}
-	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(m.secret)
+	if m.secret != nil {
+		return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(m.secret)
+	}
+	m.mu.Lock()
+	k := m.keys[len(m.keys)-1]
+	m.mu.Unlock()
+	tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, claims)
+	tok.Header["kid"] = k.kid
+	return tok.SignedString(k.key)
+}
+
+// jwks is the public key set (RFC 7517): every key still published.
+func (m *minter) jwks() (map[string]any, error) {
+	m.mu.Lock()
+	keys := slices.Clone(m.keys)
+	m.mu.Unlock()
+	out := make([]jwkset.JWKMarshal, 0, len(keys))
+	for _, k := range keys {
+		j, err := jwkset.NewJWKFromKey(k.key.Public(), jwkset.JWKOptions{Metadata: jwkset.JWKMetadataOptions{KID: k.kid, ALG: jwkset.AlgEdDSA, USE: jwkset.UseSig}})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, j.Marshal())
+	}
+	return map[string]any{"keys": out}, nil
 }
 
 type server struct {
 	store  store
 	events publisher
-	tokens minter
+	tokens *minter
 	log    *zap.Logger
 }
 
@@ -72,6 +129,8 @@ func (s *server) routes() http.Handler {
 	mux.HandleFunc("PATCH /users/{id}", s.updateUser)
 	mux.HandleFunc("DELETE /users/{id}", s.deleteUser)
 	mux.HandleFunc("POST /tokens", s.createToken)
+	mux.HandleFunc("GET /.well-known/jwks.json", s.getJWKS)
+	mux.HandleFunc("POST /keys/rotate", s.rotateKey)
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { problem(w, 404, "no such route") })
 	return mux
 }
@@ -226,6 +285,30 @@ func (s *server) createToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, 200, tokenResponse{tok, "Bearer", int(ttl.Seconds())})
+}
+
+func (s *server) getJWKS(w http.ResponseWriter, _ *http.Request) {
+	set, err := s.tokens.jwks()
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "public, max-age=60")
+	writeJSON(w, 200, set) // {"keys": []} when signing with HS256
+}
+
+func (s *server) rotateKey(w http.ResponseWriter, _ *http.Request) {
+	if s.tokens.secret != nil {
+		problem(w, 409, "devauth signs with HS256 (DEVAUTH_SIGNING=hs256): rotate SECRET_KEY instead")
+		return
+	}
+	kid, err := s.tokens.rotate()
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	s.log.Info("signing key rotated", zap.String("kid", kid))
+	writeJSON(w, 200, map[string]string{"kid": kid})
 }
 
 // event is the body of a published event: CONTRACT §4's example shape.

@@ -1,12 +1,17 @@
 // Package auth verifies the bearer tokens (JWT) that authenticate requests to
-// usersvc, as contract §1 describes: HMAC only (HS256 by default, HS384/HS512
-// when configured), the algorithm pinned, `exp` required, `nbf` and `iat`
-// honoured with a leeway, `iss`/`aud` checked when configured, the user id read
-// from a configurable claim, and admin rights from a scope.
+// usersvc, as contract §1 describes: HMAC (HS256 by default, HS384/HS512 when
+// configured) with SECRET_KEY and, while it is rotated out, SECRET_KEY_PREVIOUS;
+// RS256, ES256 and EdDSA with the auth-service's JWK Set (KeySet), each key
+// pinned to its own algorithm; the algorithms pinned to those listed, `exp`
+// required, `nbf` and `iat` honoured with a leeway, `iss`/`aud` checked when
+// configured, the user id read from a configurable claim, and admin rights
+// from a scope.
 //
-// The package is pure: no I/O, no logging, no global state. A Verifier is
-// built once at start-up and is safe for concurrent use. Every failure is an
-// *Error that maps to a 401 with an RFC 6750 WWW-Authenticate challenge.
+// Verification does no I/O but for a KeySet's fetch on an unknown kid, and
+// logs nothing. A Verifier is built once at start-up and is safe for
+// concurrent use; its HMAC keys can be replaced while it runs (rotation).
+// Every failure is an *Error that maps to a 401 with an RFC 6750
+// WWW-Authenticate challenge.
 //
 // Tokens are credentials: nothing here ever puts a token, a claim value or the
 // secret into an error, so errors can be logged and returned to clients as they
@@ -21,6 +26,8 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -40,13 +47,24 @@ const maxTokenLen = 8 << 10
 
 // Config configures a Verifier.
 type Config struct {
-	// Secret is the HMAC key: the raw bytes of SECRET_KEY. Required. Its
-	// strength (length, placeholders) is the configuration layer's to check.
+	// Secret is the HMAC key: the raw bytes of SECRET_KEY. Required when
+	// Algorithms lists an HS algorithm. Its strength (length, placeholders) is
+	// the configuration layer's to check.
 	Secret []byte
-	// Algorithms lists the accepted algorithms, a subset of HS256, HS384 and
-	// HS512 (case-insensitive, duplicates ignored); empty means [HS256]. A
-	// token signed with any other algorithm is refused.
+	// PreviousSecret, when set, is the HMAC key being rotated out: tried only
+	// when a token's signature does not verify with Secret.
+	PreviousSecret []byte
+	// Keys is the auth-service's JWK Set. Required when Algorithms lists
+	// RS256, ES256 or EdDSA; with HMAC algorithms only, it is consulted just
+	// to refuse an HMAC token whose kid names one of its keys.
+	Keys *KeySet
+	// Algorithms lists the accepted algorithms, a subset of HS256, HS384,
+	// HS512, RS256, ES256 and EdDSA (case-insensitive, duplicates ignored);
+	// empty means [HS256]. A token signed with any other algorithm is refused.
 	Algorithms []string
+	// Verified, when set, learns which key verified each valid token:
+	// KeyCurrent, KeyPrevious or KeyJWKS (the metric's label).
+	Verified func(key string)
 	// SubjectClaim names the claim holding the user id; "" means "sub".
 	SubjectClaim string
 	// Subject reads the caller's id from the subject claim's JSON value and
@@ -78,24 +96,51 @@ type Identity struct {
 	Admin bool
 }
 
+// Which key verified a token (Config.Verified).
+const (
+	KeyCurrent  = "current"
+	KeyPrevious = "previous"
+	KeyJWKS     = "jwks"
+)
+
 // Verifier verifies tokens. Build it with NewVerifier; it is safe for
 // concurrent use.
 type Verifier struct {
-	parser     *jwt.Parser
-	keyFunc    jwt.Keyfunc
-	methods    []jwt.SigningMethod // the pinned algorithms
-	secret     []byte
-	subject    string
-	subjectOf  func(any) (string, error)
-	issuer     string
-	audience   string
-	adminScope string
+	parser      *jwt.Parser
+	keyFunc     jwt.Keyfunc         // SECRET_KEY for HMAC, the key set for the others
+	previousKey jwt.Keyfunc         // SECRET_KEY_PREVIOUS, HMAC only
+	methods     []jwt.SigningMethod // the pinned algorithms
+	hmac        atomic.Pointer[hmacKeys]
+	hmacMu      sync.Mutex // serialises replacements of hmac
+	keys        *KeySet
+	verified    func(string)
+	subject     string
+	subjectOf   func(any) (string, error)
+	issuer      string
+	audience    string
+	adminScope  string
 }
 
-var hmacMethods = map[string]*jwt.SigningMethodHMAC{
+// hmacKeys are the HMAC keys in use; replaced whole, never changed.
+type hmacKeys struct{ current, previous []byte }
+
+// signingMethods are the algorithms a Verifier can accept, by upper-case name.
+var signingMethods = map[string]jwt.SigningMethod{
 	"HS256": jwt.SigningMethodHS256,
 	"HS384": jwt.SigningMethodHS384,
 	"HS512": jwt.SigningMethodHS512,
+	"RS256": jwt.SigningMethodRS256,
+	"ES256": jwt.SigningMethodES256,
+	"EDDSA": jwt.SigningMethodEdDSA,
+}
+
+// Algorithms are the names NewVerifier accepts, as they are spelled in tokens.
+var Algorithms = []string{"HS256", "HS384", "HS512", "RS256", "ES256", "EdDSA"}
+
+// IsHMAC reports whether alg (any case) is an HMAC algorithm.
+func IsHMAC(alg string) bool {
+	_, ok := signingMethods[strings.ToUpper(alg)].(*jwt.SigningMethodHMAC)
+	return ok
 }
 
 // NewVerifier checks cfg and builds a Verifier. Its errors name the faulty
@@ -106,9 +151,6 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 
 // newVerifier lets tests fix the clock.
 func newVerifier(cfg Config, now func() time.Time) (*Verifier, error) {
-	if len(cfg.Secret) == 0 {
-		return nil, errors.New("auth: the secret is empty")
-	}
 	if cfg.Leeway < 0 {
 		return nil, fmt.Errorf("auth: negative leeway %s", cfg.Leeway)
 	}
@@ -118,19 +160,30 @@ func newVerifier(cfg Config, now func() time.Time) (*Verifier, error) {
 	}
 	var methods []jwt.SigningMethod
 	var names []string
+	hmacListed, publicListed := false, false
 	for _, a := range algs {
-		m, ok := hmacMethods[strings.ToUpper(strings.TrimSpace(a))]
+		m, ok := signingMethods[strings.ToUpper(strings.TrimSpace(a))]
 		if !ok {
-			return nil, fmt.Errorf("auth: unknown JWT algorithm %q (allowed: HS256, HS384, HS512)", a)
+			return nil, fmt.Errorf("auth: unknown JWT algorithm %q (allowed: %s)", a, strings.Join(Algorithms, ", "))
 		}
 		if !slices.Contains(names, m.Alg()) {
 			methods = append(methods, m)
 			names = append(names, m.Alg())
 		}
+		_, isHMAC := m.(*jwt.SigningMethodHMAC)
+		hmacListed = hmacListed || isHMAC
+		publicListed = publicListed || !isHMAC
+	}
+	if hmacListed && len(cfg.Secret) == 0 {
+		return nil, errors.New("auth: the secret is empty")
+	}
+	if publicListed && cfg.Keys == nil {
+		return nil, errors.New("auth: RS256, ES256 and EdDSA need a JWK Set")
 	}
 	v := &Verifier{
 		methods:    methods,
-		secret:     slices.Clone(cfg.Secret), // the caller's slice may be reused or wiped
+		keys:       cfg.Keys,
+		verified:   cfg.Verified,
 		subject:    cmp.Or(cfg.SubjectClaim, DefaultSubjectClaim),
 		subjectOf:  cfg.Subject,
 		issuer:     cfg.Issuer,
@@ -164,17 +217,68 @@ func newVerifier(cfg Config, now func() time.Time) (*Verifier, error) {
 	}
 	v.parser = jwt.NewParser(opts...)
 	v.keyFunc = v.key
+	v.previousKey = v.keyPrevious
+	v.hmac.Store(&hmacKeys{current: slices.Clone(cfg.Secret), previous: slices.Clone(cfg.PreviousSecret)}) // the caller's slices may be reused or wiped
 	return v, nil
 }
 
-// key hands out the secret only for a pinned HMAC algorithm. WithValidMethods
-// already refuses the others; this second check keeps the HMAC secret from
+// SetSecret replaces SECRET_KEY (a rotated key file); an empty key is refused.
+func (v *Verifier) SetSecret(key []byte) error {
+	if len(key) == 0 {
+		return errors.New("auth: the secret is empty")
+	}
+	v.replaceHMAC(func(k *hmacKeys) { k.current = slices.Clone(key) })
+	return nil
+}
+
+// SetPreviousSecret replaces SECRET_KEY_PREVIOUS; empty means none.
+func (v *Verifier) SetPreviousSecret(key []byte) {
+	v.replaceHMAC(func(k *hmacKeys) { k.previous = slices.Clone(key) })
+}
+
+func (v *Verifier) replaceHMAC(change func(*hmacKeys)) {
+	v.hmacMu.Lock()
+	defer v.hmacMu.Unlock()
+	next := *v.hmac.Load()
+	change(&next)
+	v.hmac.Store(&next)
+}
+
+// key hands out SECRET_KEY only for a pinned HMAC algorithm, and a key of the
+// set only for the algorithm it is pinned to. WithValidMethods already
+// refuses unlisted algorithms; this second check keeps the HMAC secret from
 // ever verifying an "RS256" or "none" token should the parser options change.
 func (v *Verifier) key(t *jwt.Token) (any, error) {
-	if m, ok := t.Method.(*jwt.SigningMethodHMAC); ok && v.allows(m) {
-		return v.secret, nil
+	if !v.allows(t.Method) {
+		return nil, errAlgorithm
 	}
-	return nil, errAlgorithm
+	if _, ok := t.Method.(*jwt.SigningMethodHMAC); ok {
+		return v.hmacKey(t, v.hmac.Load().current)
+	}
+	if v.keys == nil {
+		return nil, errAlgorithm
+	}
+	return v.keys.key(t)
+}
+
+// keyPrevious is SECRET_KEY_PREVIOUS, under the same rules as SECRET_KEY.
+func (v *Verifier) keyPrevious(t *jwt.Token) (any, error) {
+	if _, ok := t.Method.(*jwt.SigningMethodHMAC); !ok || !v.allows(t.Method) {
+		return nil, errAlgorithm
+	}
+	return v.hmacKey(t, v.hmac.Load().previous)
+}
+
+// hmacKey refuses an HMAC token whose kid names a public key of the set: a
+// token signed with a public key's bytes must never meet a key it could match.
+func (v *Verifier) hmacKey(t *jwt.Token, secret []byte) (any, error) {
+	if kid, ok := t.Header["kid"].(string); ok && v.keys != nil && v.keys.names(kid) {
+		return nil, errAlgorithm
+	}
+	if len(secret) == 0 {
+		return nil, errAlgorithm
+	}
+	return secret, nil
 }
 
 func (v *Verifier) allows(m jwt.SigningMethod) bool {
@@ -195,9 +299,19 @@ func (v *Verifier) Verify(token string) (Identity, error) {
 	}
 	claims := jwt.MapClaims{}
 	tok, err := v.parser.ParseWithClaims(token, claims, v.keyFunc)
+	used := KeyCurrent
+	if err != nil && v.tryPrevious(tok, err) {
+		// Only the signature check changes: the same parser judges the claims.
+		claims = jwt.MapClaims{}
+		tok, err = v.parser.ParseWithClaims(token, claims, v.previousKey)
+		used = KeyPrevious
+	}
 	if err != nil {
 		// Deliberately not wrapped: jwt's errors may quote parts of the token.
 		return Identity{}, v.classify(tok, claims, err)
+	}
+	if _, ok := tok.Method.(*jwt.SigningMethodHMAC); !ok {
+		used = KeyJWKS
 	}
 	// RFC 7515 §4.1.11: extensions listed in "crit" must be understood, and
 	// we understand none.
@@ -215,19 +329,35 @@ func (v *Verifier) Verify(token string) (Identity, error) {
 	if err != nil || id == "" {
 		return Identity{}, errSubject
 	}
+	if v.verified != nil {
+		v.verified(used)
+	}
 	return Identity{
 		UserID: id,
 		Admin:  hasScope(claims["scope"], v.adminScope) || hasScope(claims["scopes"], v.adminScope),
 	}, nil
 }
 
+// tryPrevious reports whether an HMAC token failed on its signature alone
+// while a previous key is set.
+func (v *Verifier) tryPrevious(tok *jwt.Token, err error) bool {
+	if !errors.Is(err, jwt.ErrTokenSignatureInvalid) || tok == nil || len(v.hmac.Load().previous) == 0 {
+		return false
+	}
+	_, ok := tok.Method.(*jwt.SigningMethodHMAC)
+	return ok
+}
+
 // classify turns a jwt error into one of our generic errors. Claim errors are
 // only reachable once the signature has been verified.
 func (v *Verifier) classify(tok *jwt.Token, claims jwt.MapClaims, err error) *Error {
+	var own *Error
 	switch {
 	case errors.Is(err, jwt.ErrTokenMalformed):
 		return errMalformed
-	case errors.Is(err, jwt.ErrTokenUnverifiable): // unknown or missing alg, or refused by key
+	case errors.As(err, &own): // refused by key: its reason (kid missing, unknown…)
+		return own
+	case errors.Is(err, jwt.ErrTokenUnverifiable): // unknown or missing alg
 		return errAlgorithm
 	case tok != nil && tok.Method != nil && !v.allows(tok.Method): // refused by WithValidMethods
 		return errAlgorithm

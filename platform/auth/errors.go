@@ -87,6 +87,8 @@ var (
 	errBadHeader     = &Error{Code: CodeInvalidRequest, Description: "malformed authorization header"}
 	errMalformed     = invalidToken("malformed token")
 	errAlgorithm     = invalidToken("algorithm not allowed")
+	errMissingKeyID  = invalidToken("missing key id")
+	errUnknownKey    = invalidToken("unknown key id")
 	errSignature     = invalidToken("signature invalid")
 	errExpired       = invalidToken("token expired")
 	errNotYetValid   = invalidToken("token not yet valid")

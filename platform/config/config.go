@@ -6,7 +6,9 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,6 +21,8 @@ type Config struct {
 	AppEnv             string
 	DatabaseURL        string
 	SecretKey          Secret
+	SecretKeyPrevious  Secret // "" when no key is being rotated out
+	JWKSURL            string // "" when tokens are HMAC only
 	RabbitMQURL        string
 	AuthServiceURL     string
 	AuthServiceTimeout time.Duration
@@ -50,6 +54,11 @@ type Config struct {
 
 	LogLevel  string
 	LogFormat string
+
+	// SecretKeyFile and SecretKeyPreviousFile are the paths the keys were
+	// read from (SECRET_KEY_FILE…), "" when given directly: these are watched.
+	SecretKeyFile         string
+	SecretKeyPreviousFile string
 }
 
 // Development reports whether APP_ENV=development.
@@ -66,6 +75,8 @@ type Requirement string
 
 const (
 	NeedDatabase Requirement = "DATABASE_URL"
+	// NeedSecret is for commands that verify tokens: SECRET_KEY is required
+	// while JWT_ALGORITHMS lists an HMAC algorithm.
 	NeedSecret   Requirement = "SECRET_KEY"
 	NeedRabbitMQ Requirement = "RABBITMQ_URL"
 	NeedAuthURL  Requirement = "AUTH_SERVICE_URL"
@@ -90,7 +101,18 @@ func RegisterFlags(fs *pflag.FlagSet) {
 		}
 		fs.String(FlagName(s.env), "", usage+")")
 	}
+	for _, env := range fromFiles {
+		fs.String(FlagName(env+"_FILE"), "", "file holding "+env+" (one trailing newline removed; env "+env+"_FILE)")
+	}
 }
+
+// fromFiles are the settings that may be given as NAME_FILE, a path whose
+// contents are the value (as Kubernetes secret volumes and the official
+// database images hand secrets over).
+var fromFiles = []string{"SECRET_KEY", "SECRET_KEY_PREVIOUS", "DATABASE_URL", "RABBITMQ_URL"}
+
+// rawSecrets are used byte for byte: their raw bytes are the key (CONTRACT §1).
+func rawSecret(env string) bool { return env == "SECRET_KEY" || env == "SECRET_KEY_PREVIOUS" }
 
 // Load reads, parses and checks every setting; the error lists every problem, one per line.
 func Load(src Source, needs ...Requirement) (Config, error) {
@@ -102,10 +124,26 @@ func Load(src Source, needs ...Requirement) (Config, error) {
 	var problems []error
 	for _, s := range settings {
 		raw, set := lookup(src, dotenv, s.env)
+		if slices.Contains(fromFiles, s.env) {
+			path, fromFile := lookup(src, dotenv, s.env+"_FILE")
+			if set && fromFile {
+				problems = append(problems, fmt.Errorf("%s and %s_FILE are both set: give one of them", s.env, s.env))
+				continue
+			}
+			if fromFile {
+				var err error
+				if raw, err = ReadSecretFile(path); err != nil {
+					problems = append(problems, fmt.Errorf("%s_FILE: %w", s.env, err))
+					continue
+				}
+				set = true
+				cfg.rememberFile(s.env, path)
+			}
+		}
 		if !set {
 			raw = s.def
 		}
-		if s.env != "SECRET_KEY" { // the secret's raw bytes are the key (CONTRACT §1)
+		if !rawSecret(s.env) {
 			raw = strings.TrimSpace(raw)
 		}
 		if err := s.parse(raw, &cfg); err != nil {
@@ -115,6 +153,33 @@ func Load(src Source, needs ...Requirement) (Config, error) {
 	problems = append(problems, checkRequired(cfg, needs)...)
 	problems = append(problems, checkConsistency(cfg)...)
 	return cfg, errors.Join(problems...)
+}
+
+// ReadSecretFile reads a NAME_FILE: its contents with one trailing newline
+// removed. Its errors name the path, never the contents.
+func ReadSecretFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the path is named once, below
+		}
+		return "", fmt.Errorf("cannot read %s: %w", path, err)
+	}
+	s := string(b)
+	if t, ok := strings.CutSuffix(s, "\n"); ok {
+		s = strings.TrimSuffix(t, "\r")
+	}
+	return s, nil
+}
+
+func (c *Config) rememberFile(env, path string) {
+	switch env {
+	case "SECRET_KEY":
+		c.SecretKeyFile = path
+	case "SECRET_KEY_PREVIOUS":
+		c.SecretKeyPreviousFile = path
+	}
 }
 
 func readDotEnv(path string) (map[string]string, error) {
@@ -166,19 +231,46 @@ func checkRequired(cfg Config, needs []Requirement) []error {
 				problems = append(problems, errors.New("AUTH_SERVICE_URL: required (the auth-service base URL)"))
 			}
 		case NeedSecret:
-			if err := checkSecret(string(cfg.SecretKey), cfg.Development()); err != nil {
-				problems = append(problems, fmt.Errorf("SECRET_KEY: %w", err))
-			}
+			problems = append(problems, checkSecrets(cfg)...)
 		}
 	}
 	return problems
 }
 
-func checkConsistency(cfg Config) []error {
-	if cfg.DatabasePoolSize+cfg.DatabaseMaxOverflow > 10000 {
-		return []error{errors.New("DATABASE_POOL_SIZE + DATABASE_MAX_OVERFLOW: at most 10000 connections")}
+// checkSecrets checks the HMAC keys: SECRET_KEY is required while an HMAC
+// algorithm is listed, and a key that is given must be a good one.
+func checkSecrets(cfg Config) []error {
+	var problems []error
+	if cfg.HMAC() || cfg.SecretKey != "" {
+		if err := CheckSecret(string(cfg.SecretKey), cfg.Development()); err != nil {
+			problems = append(problems, fmt.Errorf("SECRET_KEY: %w", err))
+		}
 	}
-	return nil
+	if cfg.SecretKeyPrevious != "" {
+		if err := CheckSecret(string(cfg.SecretKeyPrevious), cfg.Development()); err != nil {
+			problems = append(problems, fmt.Errorf("SECRET_KEY_PREVIOUS: %w", err))
+		}
+	}
+	return problems
+}
+
+// HMAC reports whether JWT_ALGORITHMS lists an HMAC algorithm.
+func (c Config) HMAC() bool {
+	return slices.ContainsFunc(c.JWTAlgorithms, func(a string) bool { return strings.HasPrefix(a, "HS") })
+}
+
+func checkConsistency(cfg Config) []error {
+	var problems []error
+	if cfg.DatabasePoolSize+cfg.DatabaseMaxOverflow > 10000 {
+		problems = append(problems, errors.New("DATABASE_POOL_SIZE + DATABASE_MAX_OVERFLOW: at most 10000 connections"))
+	}
+	for _, a := range cfg.JWTAlgorithms {
+		if !strings.HasPrefix(a, "HS") && cfg.JWKSURL == "" {
+			problems = append(problems, fmt.Errorf("JWT_ALGORITHMS: %s needs JWKS_URL (the auth-service's key set)", a))
+			break
+		}
+	}
+	return problems
 }
 
 // MaxShutdownDelay leaves a stop, out of its 25 seconds (CONTRACT §3), 5 to
@@ -197,7 +289,10 @@ var placeholderSecrets = []string{
 	"dev-secret", "test", "testsecret", "jwt-secret", "jwtsecret", "please-change-me",
 }
 
-func checkSecret(secret string, development bool) error {
+// CheckSecret applies the SECRET_KEY rules to a key: required, and outside
+// development at least MinSecretBytes long and no known placeholder. Its
+// errors never contain the key.
+func CheckSecret(secret string, development bool) error {
 	if secret == "" {
 		return errors.New("required (generate one with `usersvc gen-secret`)")
 	}

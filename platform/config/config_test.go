@@ -36,7 +36,17 @@ func TestLoadRejectsBadSettings(t *testing.T) {
 		{"pool size zero", map[string]string{"DATABASE_POOL_SIZE": "0"}, nil, "DATABASE_POOL_SIZE: 0 is out of range"},
 		{"negative overflow", map[string]string{"DATABASE_MAX_OVERFLOW": "-1"}, nil, "DATABASE_MAX_OVERFLOW: -1 is out of range"},
 		{"bad pool timeout", map[string]string{"DATABASE_POOL_TIMEOUT": "soon"}, nil, "DATABASE_POOL_TIMEOUT"},
-		{"bad algorithm", map[string]string{"JWT_ALGORITHMS": "HS256,RS256"}, nil, "JWT_ALGORITHMS: \"RS256\""},
+		{"bad algorithm", map[string]string{"JWT_ALGORITHMS": "HS256,PS256"}, nil, "JWT_ALGORITHMS: \"PS256\""},
+		{"RS256 without JWKS_URL", map[string]string{"JWT_ALGORITHMS": "HS256,RS256"}, nil, "JWT_ALGORITHMS: RS256 needs JWKS_URL"},
+		{"JWKS only, no SECRET_KEY", map[string]string{"JWT_ALGORITHMS": "EdDSA", "JWKS_URL": "http://auth/jwks.json", "SECRET_KEY": ""}, []Requirement{NeedSecret}, ""},
+		{"JWKS and HMAC, no SECRET_KEY", map[string]string{"JWT_ALGORITHMS": "eddsa,HS256", "JWKS_URL": "http://auth/jwks.json", "SECRET_KEY": ""}, []Requirement{NeedSecret}, "SECRET_KEY: required"},
+		{"JWKS only, placeholder SECRET_KEY still refused", map[string]string{"JWT_ALGORITHMS": "EdDSA", "JWKS_URL": "http://auth/jwks.json", "SECRET_KEY": "changeme"}, []Requirement{NeedSecret}, "SECRET_KEY: is a known placeholder"},
+		{"bad JWKS_URL", map[string]string{"JWKS_URL": "file:///etc/jwks"}, nil, "JWKS_URL"},
+		{"short SECRET_KEY_PREVIOUS", map[string]string{"SECRET_KEY_PREVIOUS": "12345"}, []Requirement{NeedSecret}, "SECRET_KEY_PREVIOUS: must be at least 32 bytes"},
+		{"placeholder SECRET_KEY_PREVIOUS", map[string]string{"SECRET_KEY_PREVIOUS": "secret"}, []Requirement{NeedSecret}, "SECRET_KEY_PREVIOUS: is a known placeholder"},
+		{"both SECRET_KEY and SECRET_KEY_FILE", map[string]string{"SECRET_KEY_FILE": "/nonexistent"}, nil, "SECRET_KEY and SECRET_KEY_FILE are both set"},
+		{"both DATABASE_URL and DATABASE_URL_FILE", map[string]string{"DATABASE_URL_FILE": "/nonexistent"}, nil, "DATABASE_URL and DATABASE_URL_FILE are both set"},
+		{"unreadable RABBITMQ_URL_FILE", map[string]string{"RABBITMQ_URL_FILE": "/nonexistent/rabbit"}, nil, "RABBITMQ_URL_FILE: cannot read /nonexistent/rabbit"},
 		{"bad log level", map[string]string{"LOG_LEVEL": "loud"}, nil, "LOG_LEVEL"},
 		{"bad listen address", map[string]string{"HTTP_ADDR": "8000"}, nil, "HTTP_ADDR"},
 		{"bad proxy", map[string]string{"TRUSTED_PROXIES": "10.0.0.1,nonsense"}, nil, "TRUSTED_PROXIES"},
@@ -143,5 +153,56 @@ func TestSecretNeverPrints(t *testing.T) {
 		if strings.Contains(s, goodSecret) {
 			t.Fatalf("secret printed: %s", s)
 		}
+	}
+}
+
+// TestSecretsFromFiles: NAME_FILE gives the file's contents, one trailing
+// newline removed, for the four settings that may be secrets.
+func TestSecretsFromFiles(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	key := goodSecret + " \t"
+	env := map[string]string{
+		"SECRET_KEY_FILE":          write("key", key+"\n"),
+		"SECRET_KEY_PREVIOUS_FILE": write("prev", goodSecret+"-previous\n\n"),
+		"DATABASE_URL_FILE":        write("db", "postgres://u:p@h/db\r\n"),
+		"RABBITMQ_URL_FILE":        write("amqp", "amqp://u:p@h/"),
+	}
+	cfg, err := Load(Source{Getenv: envOf(env)}, NeedDatabase, NeedSecret, NeedRabbitMQ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(cfg.SecretKey) != key {
+		t.Errorf("SECRET_KEY = %q, want the raw bytes less one newline", string(cfg.SecretKey))
+	}
+	if string(cfg.SecretKeyPrevious) != goodSecret+"-previous\n" {
+		t.Errorf("SECRET_KEY_PREVIOUS = %q, want only one newline removed", string(cfg.SecretKeyPrevious))
+	}
+	if cfg.DatabaseURL != "postgres://u:p@h/db" || cfg.RabbitMQURL != "amqp://u:p@h" {
+		t.Errorf("DATABASE_URL = %q, RABBITMQ_URL = %q", cfg.DatabaseURL, cfg.RabbitMQURL)
+	}
+	if cfg.SecretKeyFile != env["SECRET_KEY_FILE"] || cfg.SecretKeyPreviousFile != env["SECRET_KEY_PREVIOUS_FILE"] {
+		t.Errorf("watched files = %q, %q", cfg.SecretKeyFile, cfg.SecretKeyPreviousFile)
+	}
+
+	// A flag and an environment variable are "both set" too; the file's key is checked like any.
+	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+	RegisterFlags(fs)
+	if err := fs.Parse([]string{"--secret-key=" + goodSecret}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Load(Source{Flags: fs, Getenv: envOf(map[string]string{"SECRET_KEY_FILE": env["SECRET_KEY_FILE"]})})
+	if err == nil || !strings.Contains(err.Error(), "SECRET_KEY and SECRET_KEY_FILE are both set") {
+		t.Errorf("flag and file: %v", err)
+	}
+	_, err = Load(Source{Getenv: envOf(map[string]string{"SECRET_KEY_FILE": write("short", "short\n")})}, NeedSecret)
+	if err == nil || !strings.Contains(err.Error(), "SECRET_KEY: must be at least 32 bytes") || strings.Contains(err.Error(), "short\n") {
+		t.Errorf("short key from a file: %v", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -22,6 +23,8 @@ var settings = []setting{
 	{"APP_ENV", "production", "production or development", oneOf(func(c *Config) *string { return &c.AppEnv }, "production", "development")},
 	{"DATABASE_URL", "", "PostgreSQL connection string", str(func(c *Config) *string { return &c.DatabaseURL })},
 	{"SECRET_KEY", "", "JWT HMAC key, at least 32 bytes", func(raw string, c *Config) error { c.SecretKey = Secret(raw); return nil }},
+	{"SECRET_KEY_PREVIOUS", "", "the HMAC key being rotated out, tried when SECRET_KEY does not verify a token", func(raw string, c *Config) error { c.SecretKeyPrevious = Secret(raw); return nil }},
+	{"JWKS_URL", "", "the auth-service's JWK Set, for RS256, ES256 and EdDSA tokens", httpURL(func(c *Config) *string { return &c.JWKSURL })},
 	{"RABBITMQ_URL", "", "AMQP URL", amqpURL(func(c *Config) *string { return &c.RabbitMQURL })},
 	{"AUTH_SERVICE_URL", "", "auth-service base URL", httpURL(func(c *Config) *string { return &c.AuthServiceURL })},
 	{"AUTH_SERVICE_TIMEOUT", "2s", "timeout of one auth-service call", duration(func(c *Config) *time.Duration { return &c.AuthServiceTimeout }, time.Millisecond, time.Minute)},
@@ -35,7 +38,7 @@ var settings = []setting{
 	{"CORS_ALLOW_ORIGINS", "", "comma-separated allowed origins; unset turns CORS off", list(func(c *Config) *[]string { return &c.CORSAllowOrigins })},
 	{"HTTP_BODY_LIMIT", "65536", "largest request body in bytes", integer(func(c *Config) *int { return &c.HTTPBodyLimit }, 1024, 64<<20)},
 	{"RATE_LIMIT_PER_MINUTE", "1200", "requests per minute per client; 0 turns it off", integer(func(c *Config) *int { return &c.RateLimitPerMinute }, 0, 10_000_000)},
-	{"JWT_ALGORITHMS", "HS256", "accepted JWT algorithms (HS256, HS384, HS512)", algorithms},
+	{"JWT_ALGORITHMS", "HS256", "accepted JWT algorithms (HS256, HS384, HS512; RS256, ES256, EdDSA with JWKS_URL)", algorithms},
 	{"JWT_SUBJECT_CLAIM", "sub", "claim holding the user id", nonEmpty(func(c *Config) *string { return &c.JWTSubjectClaim })},
 	{"JWT_LEEWAY", "30s", "clock skew allowed on exp, nbf and iat", duration(func(c *Config) *time.Duration { return &c.JWTLeeway }, 0, time.Hour)},
 	{"JWT_ISSUER", "", "required iss claim; unset skips the check", str(func(c *Config) *string { return &c.JWTIssuer })},
@@ -156,17 +159,25 @@ func proxies(raw string, c *Config) error {
 	return nil
 }
 
+// jwtAlgorithms are the accepted names, as tokens spell them.
+var jwtAlgorithms = []string{"HS256", "HS384", "HS512", "RS256", "ES256", "EdDSA"}
+
 func algorithms(raw string, c *Config) error {
-	items := splitList(strings.ToUpper(raw))
+	items := splitList(raw)
 	if len(items) == 0 {
-		return errors.New("must list at least one of HS256, HS384, HS512")
+		return fmt.Errorf("must list at least one of %s", strings.Join(jwtAlgorithms, ", "))
 	}
+	var out []string
 	for _, a := range items {
-		if a != "HS256" && a != "HS384" && a != "HS512" {
-			return fmt.Errorf("%q is not one of HS256, HS384, HS512", a)
+		i := slices.IndexFunc(jwtAlgorithms, func(name string) bool { return strings.EqualFold(name, a) })
+		if i < 0 {
+			return fmt.Errorf("%q is not one of %s", strings.ToUpper(a), strings.Join(jwtAlgorithms, ", "))
+		}
+		if !slices.Contains(out, jwtAlgorithms[i]) {
+			out = append(out, jwtAlgorithms[i])
 		}
 	}
-	c.JWTAlgorithms = items
+	c.JWTAlgorithms = out
 	return nil
 }
 

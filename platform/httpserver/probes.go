@@ -16,6 +16,9 @@ import (
 type Check struct {
 	Name string
 	Run  func(ctx context.Context) error
+	// Advisory checks are reported but never make /ready fail (a dependency
+	// the service copes without, e.g. the JWK Set's last good copy).
+	Advisory bool
 }
 
 const readyTimeout = 2 * time.Second
@@ -52,7 +55,7 @@ func ready(checks []Check, stopping func() bool) fiber.Handler {
 		for _, ch := range checks {
 			if err := ch.Run(ctx); err != nil {
 				results[ch.Name] = "unavailable"
-				failed = true
+				failed = failed || !ch.Advisory
 			} else {
 				results[ch.Name] = "ok"
 			}
