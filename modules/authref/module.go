@@ -8,6 +8,7 @@ import (
 
 	"usersvc/modules/authref/authclient"
 	"usersvc/platform/events"
+	"usersvc/platform/openapi"
 	"usersvc/platform/userref"
 )
 
@@ -20,4 +21,5 @@ var Module = fx.Module("authref",
 		func(d *Directory) userref.Refresher { return d },
 		events.AsHandler(NewLifecycleHandler),
 	),
+	fx.Provide(openapi.AsFragment(Fragment)),
 )
