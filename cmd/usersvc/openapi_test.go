@@ -1,7 +1,8 @@
 package main
 
-// The OpenAPI document (platform/openapi/openapi.json) against the API that
-// `usersvc serve` really mounts:
+// The OpenAPI document (assembled by platform/openapi from the features'
+// fragments) against the API that `usersvc serve` really mounts, checked
+// with libopenapi-validator (internal/testkit/oascheck):
 //   - TestOpenAPIDrift: the mounted route table and the documented operations
 //     are the same set, and each route's Access and rate limit agree with its
 //     documented security and statuses (no database needed);
@@ -30,7 +31,7 @@ import (
 	"go.uber.org/zap"
 
 	"usersvc/internal/testkit/apptest"
-	"usersvc/internal/testkit/openapitest"
+	"usersvc/internal/testkit/oascheck"
 	"usersvc/internal/testkit/pgtest"
 	"usersvc/platform"
 	"usersvc/platform/config"
@@ -43,51 +44,51 @@ import (
 // a database, and returns it with the routes the modules contributed.
 func mountedAPI(t *testing.T, opts ...fx.Option) (*httpserver.Server, []httpserver.Route) {
 	t.Helper()
+	server, routes, _ := servedGraph(t, opts...)
+	return server, routes
+}
+
+// servedGraph is mountedAPI that also returns the document the graph assembled.
+func servedGraph(t *testing.T, opts ...fx.Option) (*httpserver.Server, []httpserver.Route, *openapi.Document) {
+	t.Helper()
 	cfg := apptest.Config(t, "postgres://postgres@127.0.0.1:1/unused?sslmode=disable")
 	var (
 		server *httpserver.Server
 		routes []httpserver.Route
+		doc    *openapi.Document
 	)
 	capture := fx.Invoke(fx.Annotate(func(rs []httpserver.Route) { routes = rs }, fx.ParamTags(`group:"routes"`)))
 	all := append([]fx.Option{platform.Core(cfg, zap.NewNop()), httpserver.Module}, opts...)
-	app := fx.New(append(all, capture, fx.Populate(&server), fx.NopLogger)...)
+	app := fx.New(append(all, capture, fx.Populate(&server, &doc), fx.NopLogger)...)
 	if err := app.Err(); err != nil {
 		t.Fatalf("building the API graph: %v", err)
 	}
-	return server, routes
+	return server, routes, doc
 }
 
-// servedModules is what `usersvc serve` adds to httpserver.Module: the
-// feature modules and the document's route. Until serve.go's features wire
-// openapi.Routes, the tests add it themselves (TestOpenAPIServedByServe is
-// the one that insists on the wiring).
-func servedModules(t *testing.T) fx.Option {
+// servedDocument is the document `usersvc serve` assembles, and its checker.
+func servedDocument(t *testing.T) (*openapi.Document, *oascheck.Spec) {
 	t.Helper()
-	_, routes := mountedAPI(t, features)
-	for _, r := range routes {
-		if r.Method == http.MethodGet && r.Path == openapi.Path {
-			return features
-		}
-	}
-	return fx.Options(features, fx.Provide(httpserver.AsRoutes(openapi.Routes)))
+	_, _, doc := servedGraph(t, features)
+	return doc, oascheck.Must(t, doc.Bytes())
 }
 
 func TestOpenAPIDrift(t *testing.T) {
-	spec := openapitest.MustDefault(t)
-	server, groupRoutes := mountedAPI(t, servedModules(t))
+	_, spec := servedDocument(t)
+	server, groupRoutes := mountedAPI(t, features)
 
 	// What Fiber really mounted (probes included), HEAD aside: GET implies it.
 	mounted := map[string]int{}
 	heads := map[string]bool{}
 	for _, r := range server.App().GetRoutes(true) {
-		key := r.Method + " " + openapitest.FromFiber(r.Path)
+		key := r.Method + " " + oascheck.FromFiber(r.Path)
 		if r.Method == http.MethodHead {
-			heads[openapitest.FromFiber(r.Path)] = true
+			heads[oascheck.FromFiber(r.Path)] = true
 			continue
 		}
 		mounted[key]++
 	}
-	documented := map[string]openapitest.Operation{}
+	documented := map[string]oascheck.Operation{}
 	for _, op := range spec.Operations() {
 		documented[op.Method+" "+op.Path] = op
 	}
@@ -96,7 +97,7 @@ func TestOpenAPIDrift(t *testing.T) {
 			t.Errorf("%s is mounted %d times", key, n)
 		}
 		if _, ok := documented[key]; !ok {
-			t.Errorf("%s is mounted but not documented in platform/openapi/openapi.json", key)
+			t.Errorf("%s is mounted but not documented (add it to its module's openapi.go)", key)
 		}
 		if method, path, _ := strings.Cut(key, " "); method == http.MethodGet && !heads[path] {
 			t.Errorf("GET %s does not answer HEAD", path)
@@ -116,11 +117,11 @@ func TestOpenAPIDrift(t *testing.T) {
 	rules := map[string]httpserver.Route{}
 	for _, r := range server.App().GetRoutes(true) {
 		if r.Method != http.MethodHead {
-			rules[r.Method+" "+openapitest.FromFiber(r.Path)] = httpserver.Route{Method: r.Method, Path: r.Path, Access: httpserver.Public, Unlimited: true}
+			rules[r.Method+" "+oascheck.FromFiber(r.Path)] = httpserver.Route{Method: r.Method, Path: r.Path, Access: httpserver.Public, Unlimited: true}
 		}
 	}
 	for _, r := range groupRoutes {
-		rules[r.Method+" "+openapitest.FromFiber(r.Path)] = r
+		rules[r.Method+" "+oascheck.FromFiber(r.Path)] = r
 	}
 	for key, r := range rules {
 		op, ok := documented[key]
@@ -172,6 +173,7 @@ func TestOpenAPIDrift(t *testing.T) {
 // in-memory transport cannot show.
 func TestOpenAPIServedByServe(t *testing.T) {
 	t.Parallel()
+	doc, spec := servedDocument(t)
 	_, addr, logs := startServe(t, pgtest.Migrated(t))
 	base := "http://" + addr
 	resp, err := http.Get(base + openapi.Path)
@@ -182,12 +184,12 @@ func TestOpenAPIServedByServe(t *testing.T) {
 	resp.Body.Close()
 	switch {
 	case resp.StatusCode != http.StatusOK:
-		t.Errorf("usersvc serve answers GET %s with %d: wire it with fx.Provide(httpserver.AsRoutes(openapi.Routes)) in cmd/usersvc/serve.go's features\n%s",
+		t.Errorf("usersvc serve answers GET %s with %d: wire openapi.Module in cmd/usersvc/serve.go's features\n%s",
 			openapi.Path, resp.StatusCode, logs.String())
-	case string(body) != string(openapi.Document()):
-		t.Error("the served document is not platform/openapi/openapi.json")
+	case string(body) != string(doc.Bytes()):
+		t.Error("the served document is not the one the features assemble")
 	default:
-		openapitest.Validate(t, "GET", openapi.Path, resp.StatusCode, resp.Header, body)
+		spec.Validate(t, "GET", openapi.Path, resp.StatusCode, resp.Header, body)
 	}
 
 	// The server refuses a body over HTTP_BODY_LIMIT from its Content-Length
@@ -212,7 +214,7 @@ func TestOpenAPIServedByServe(t *testing.T) {
 		if resp.StatusCode != http.StatusRequestEntityTooLarge {
 			t.Errorf("POST %s with a 70 KiB body: %d, want 413", target, resp.StatusCode)
 		}
-		openapitest.ValidateTarget(t, "POST", target, resp.StatusCode, resp.Header, body)
+		spec.Validate(t, "POST", target, resp.StatusCode, resp.Header, body)
 	}
 }
 
@@ -235,7 +237,7 @@ type call struct {
 type session struct {
 	t    *testing.T
 	app  *apptest.App
-	spec *openapitest.Spec
+	spec *oascheck.Spec
 	seen map[string]map[int]bool // "GET /users/{auth_user_id}" → statuses
 }
 
@@ -278,7 +280,7 @@ func (s *session) do(c call) apptest.Response {
 	if r.Status != c.want {
 		t.Errorf("%s: status %d, want %d: %s", what, r.Status, c.want, r.Body)
 	}
-	s.spec.ValidateTarget(t, c.method, c.target, r.Status, r.Header, r.Body)
+	s.spec.Validate(t, c.method, c.target, r.Status, r.Header, r.Body)
 
 	route, found := s.spec.Route(c.target)
 	method := c.method
@@ -319,7 +321,7 @@ func (s *session) do(c call) apptest.Response {
 		}
 	}
 	if c.body != nil {
-		err := s.spec.CheckRequestBody(c.method, route, ct, raw)
+		err := s.spec.CheckRequestBody(c.method, c.target, ct, raw)
 		switch {
 		case success && err != nil:
 			t.Errorf("%s answered %d, yet the document refuses its body %.200s: %v", what, r.Status, raw, err)
@@ -339,13 +341,13 @@ func (s *session) run(calls ...call) {
 	}
 }
 
-func newSession(t *testing.T, spec *openapitest.Spec, seen map[string]map[int]bool, tweak func(*config.Config)) *session {
+func newSession(t *testing.T, spec *oascheck.Spec, seen map[string]map[int]bool, tweak func(*config.Config)) *session {
 	t.Helper()
-	return &session{t: t, app: apptest.New(t, tweak, servedModules(t)), spec: spec, seen: seen}
+	return &session{t: t, app: apptest.New(t, tweak, features), spec: spec, seen: seen}
 }
 
 func TestOpenAPIResponses(t *testing.T) {
-	spec := openapitest.MustDefault(t)
+	doc, spec := servedDocument(t)
 	seen := map[string]map[int]bool{}
 	s := newSession(t, spec, seen, nil)
 
@@ -363,7 +365,7 @@ func TestOpenAPIResponses(t *testing.T) {
 		call{method: "GET", target: "/metrics", want: 200},
 		call{method: "GET", target: "/openapi.json", want: 200},
 		call{method: "HEAD", target: "/openapi.json", want: 200},
-		call{method: "GET", target: "/openapi.json", header: map[string]string{"If-None-Match": openapi.ETag()}, want: 304},
+		call{method: "GET", target: "/openapi.json", header: map[string]string{"If-None-Match": doc.ETag()}, want: 304},
 		call{method: "POST", target: "/health", body: map[string]any{}, want: 405},
 		call{method: "DELETE", target: "/openapi.json", want: 405},
 		call{method: "GET", target: "/nope", want: 404},
@@ -557,7 +559,7 @@ func TestOpenAPIResponses(t *testing.T) {
 	down := &session{t: t, app: apptest.NewUnstarted(t, func(c *config.Config) {
 		c.DatabaseURL = "postgres://postgres@127.0.0.1:1/down?sslmode=disable&connect_timeout=1"
 		c.DatabasePoolTimeout = 2 * time.Second
-	}, servedModules(t)), spec: spec, seen: seen}
+	}, features), spec: spec, seen: seen}
 	down.run(
 		call{method: "GET", target: "/health", want: 200},
 		call{method: "GET", target: "/ready", want: 503},

@@ -19,7 +19,8 @@ var features = fx.Options(
 	profile.Module,
 	badges.Module,
 	goals.Module,
-	fx.Provide(httpserver.AsRoutes(openapi.Routes)),
+	openapi.Module,
+	fx.Supply(apiInfo()),
 )
 
 func newServeCmd(e env) *cobra.Command {

@@ -9,6 +9,7 @@ import (
 	"usersvc/modules/authref/authclient"
 	"usersvc/modules/authref/authevent"
 	"usersvc/platform/httpserver"
+	"usersvc/platform/openapi"
 )
 
 // Module registers the user directory, the lifecycle event handler and the
@@ -22,4 +23,5 @@ var Module = fx.Module("authref",
 		authevent.AsHandler(NewLifecycleHandler),
 		authevent.NewSubscription,
 	),
+	fx.Provide(openapi.AsFragment(Fragment)),
 )

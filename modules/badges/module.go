@@ -6,10 +6,12 @@ import (
 	"go.uber.org/fx"
 
 	"usersvc/platform/httpserver"
+	"usersvc/platform/openapi"
 )
 
 // Module registers the badge store and routes.
 var Module = fx.Module("badges",
 	fx.Provide(fx.Private, NewStore),
+	fx.Provide(openapi.AsFragment(Fragment)),
 	fx.Provide(httpserver.AsRoutes(NewRoutes)),
 )

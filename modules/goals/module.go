@@ -6,6 +6,7 @@ import (
 	"go.uber.org/fx"
 
 	"usersvc/platform/httpserver"
+	"usersvc/platform/openapi"
 )
 
 // Module registers the goal store, handlers and routes.
@@ -15,5 +16,6 @@ var Module = fx.Module("goals",
 		NewStore,
 		NewHandlers,
 	),
+	fx.Provide(openapi.AsFragment(Fragment)),
 	fx.Provide(httpserver.AsRoutes(Routes)),
 )

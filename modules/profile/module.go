@@ -6,10 +6,12 @@ import (
 	"go.uber.org/fx"
 
 	"usersvc/platform/httpserver"
+	"usersvc/platform/openapi"
 )
 
 // Module registers the profile store and routes.
 var Module = fx.Module("profile",
 	fx.Provide(fx.Private, NewStore),
+	fx.Provide(openapi.AsFragment(Fragment)),
 	fx.Provide(httpserver.AsRoutes(NewRoutes)),
 )

@@ -14,6 +14,8 @@ import (
 const (
 	DefaultLimit = 50
 	MaxLimit     = 100
+	// MaxCursorLen bounds the work a forged cursor can cause.
+	MaxCursorLen = 512
 )
 
 // ErrLimit and ErrCursor are the client's mistakes (400).
@@ -52,7 +54,7 @@ func Encode(c Cursor, scope string) string {
 
 // Decode reads a cursor and checks that it belongs to scope.
 func Decode(s, scope string) (Cursor, error) {
-	if len(s) > 512 {
+	if len(s) > MaxCursorLen {
 		return Cursor{}, ErrCursor
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(s)

@@ -41,7 +41,7 @@ var class = func() (t [256]uint8) {
 		t[c] = leading
 		t[c-'a'+'A'] = leading
 	}
-	for _, c := range "_.:-" {
+	for _, c := range Punctuation {
 		t[c] = inner
 	}
 	return t
