@@ -4,7 +4,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/fx"
 
-	"usersvc/modules/activity"
+	feed "usersvc/modules/activity"
 	"usersvc/modules/authref"
 	"usersvc/modules/badges"
 	"usersvc/modules/goals"
@@ -20,7 +20,7 @@ var features = fx.Options(
 	profile.Module,
 	badges.Module,
 	goals.Module,
-	activity.Module,
+	feed.Module,
 	fx.Provide(httpserver.AsRoutes(openapi.Routes)),
 )
 
