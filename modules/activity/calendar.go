@@ -108,12 +108,12 @@ func (h *handlers) load(c *fiber.Ctx) (Calendar, error) {
 	if err != nil {
 		return Calendar{}, err
 	}
-	return build(zone, from, to, counts), nil
+	return Build(zone, from, to, counts), nil
 }
 
-// build lays out every date with its level: 0 without check-ins, else
+// Build lays out every date with its level: 0 without check-ins, else
 // ⌈4 × check_ins ÷ M⌉ where M is the busiest day of the range.
-func build(zone string, from, to time.Time, counts map[time.Time]DayCount) Calendar {
+func Build(zone string, from, to time.Time, counts map[time.Time]DayCount) Calendar {
 	cal := Calendar{Timezone: zone, From: from, To: to}
 	var most int64
 	for _, dc := range counts {
