@@ -18,7 +18,7 @@ elif [[ "$svg" == http* ]]; then
 	curl -fsS "$svg" >"$work/calendar.svg"
 	svg="$work/calendar.svg"
 fi
-cp "$svg" "$work/calendar.svg"
+[[ "$svg" == "$work/calendar.svg" ]] || cp "$svg" "$work/calendar.svg"
 for scheme in light dark; do
 	bg=#ffffff
 	[[ $scheme == dark ]] && bg=#0d1117
