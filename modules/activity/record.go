@@ -49,3 +49,10 @@ func Record(ctx context.Context, tx pgx.Tx, it Item) error {
 		it.Title, it.Streak, it.LocalDate, it.Minutes)
 	return database.Classify(err)
 }
+
+// Queue adds the same write to a batch that runs in the change's
+// transaction, for a change that sends its statements in one round trip.
+func Queue(b *pgx.Batch, it Item) {
+	b.Queue(insertSQL, it.UserID, it.Type, it.OccurredAt, it.GoalID, it.BadgeID, it.CheckInID,
+		it.Title, it.Streak, it.LocalDate, it.Minutes)
+}

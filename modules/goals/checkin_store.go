@@ -74,16 +74,21 @@ func (s *Store) goalMissing(ctx context.Context, userID string) error {
 	return ErrNotFound
 }
 
-const insertCheckInSQL = `INSERT INTO check_ins
-    (goal_id, auth_user_id, occurred_at, local_date, timezone, utc_offset, minutes, note, streak_count, longest_streak)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, 0)
-RETURNING id, created_at`
-
-const setCheckInStreakSQL = `UPDATE check_ins SET streak_count = $2, longest_streak = $3 WHERE id = $1`
+const (
+	// nextCheckInIDSQL takes the new check-in's id first, so that every
+	// write of the check-in's transaction can go in one batch.
+	nextCheckInIDSQL = `SELECT nextval(pg_get_serial_sequence('check_ins', 'id'))`
+	insertCheckInSQL = `INSERT INTO check_ins
+    (id, goal_id, auth_user_id, occurred_at, local_date, timezone, utc_offset, minutes, note, streak_count, longest_streak)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+RETURNING created_at`
+)
 
 // CheckIn records a check-in on the goal: its local date is computed once,
 // here; the goal's streak state, version and updated_at change in the same
-// transaction as the user's own streak and the activity item.
+// transaction as the user's own streak and the activity item. Round trips:
+// the goal's lock, one batch of reads (the goal's and the user's active
+// days, the user's streak lock), one batch of writes.
 func (s *Store) CheckIn(ctx context.Context, userID string, goalID int64, nc NewCheckIn, now time.Time) (CheckIn, error) {
 	c := CheckIn{GoalID: goalID, UserID: userID, Minutes: nc.Minutes, Note: nc.Note}
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
@@ -110,29 +115,51 @@ func (s *Store) CheckIn(ctx context.Context, userID string, goalID int64, nc New
 		if g.status == StatusCompleted || g.status == StatusAbandoned {
 			return ErrGoalClosed
 		}
-		if err := tx.QueryRow(ctx, insertCheckInSQL, goalID, userID, c.OccurredAt, c.LocalDate, c.Timezone,
-			streak.Offset(c.OccurredAt, zone), c.Minutes, c.Note).Scan(&c.ID, &c.CreatedAt); err != nil {
+		offset := streak.Offset(c.OccurredAt, zone)
+
+		// Reads: the state before this check-in, which is then folded in.
+		var goalDays, userDays []streak.Day
+		// The id is taken under the user's streak lock, so it is higher
+		// than that of every check-in of the user already committed (the
+		// tie-break of streak.Add).
+		reads := &pgx.Batch{}
+		reads.Queue(lockUserStreakSQL, userID)
+		reads.Queue(nextCheckInIDSQL).QueryRow(func(row pgx.Row) error { return row.Scan(&c.ID) })
+		queueDays(reads, goalDaysSQL, goalID, &goalDays)
+		queueDays(reads, userDaysSQL, userID, &userDays)
+		if err := tx.SendBatch(ctx, reads).Close(); err != nil {
 			return err
 		}
+		added := streak.CheckIn{Date: c.LocalDate, Offset: offset, At: c.OccurredAt, ID: c.ID}
+		goalDays, userDays = streak.Add(goalDays, added), streak.Add(userDays, added)
+		goalState, userState := streak.Compute(goalDays, g.base), streak.Compute(userDays, streak.Base{})
 		today := streak.LocalDate(now, g.zone, g.dayStartHour)
-		st, err := updateGoalStreak(ctx, tx, goalID, g.base, true)
-		if err != nil {
-			return err
-		}
-		c.Streak, c.Longest = int64(st.Current(today)), int64(st.LongestShown(today))
-		if _, err := tx.Exec(ctx, setCheckInStreakSQL, c.ID, c.Streak, c.Longest); err != nil {
-			return err
-		}
-		if err := updateUserStreak(ctx, tx, userID); err != nil {
-			return err
-		}
-		local, minutes, streakNow, id := c.LocalDate, c.Minutes, c.Streak, c.ID
-		return activity.Record(ctx, tx, activity.Item{
+		c.Streak, c.Longest = int64(goalState.Current(today)), int64(goalState.LongestShown(today))
+
+		// Writes, in one round trip.
+		writes := &pgx.Batch{}
+		writes.Queue(insertCheckInSQL, c.ID, goalID, userID, c.OccurredAt, c.LocalDate, c.Timezone, offset, c.Minutes, c.Note,
+			c.Streak, c.Longest).QueryRow(func(row pgx.Row) error { return row.Scan(&c.CreatedAt) })
+		writes.Queue(setGoalStreakSQL, goalID, goalState.RunEnd, goalState.RunDays, goalState.Longest,
+			&goalDays[len(goalDays)-1].Date, true)
+		writes.Queue(setUserStreakSQL, userID, userState.RunEnd, userState.RunDays, userState.Longest)
+		local, streakNow, id := c.LocalDate, c.Streak, c.ID
+		activity.Queue(writes, activity.Item{
 			UserID: userID, Type: activity.GoalCheckedIn, OccurredAt: c.OccurredAt, GoalID: &goalID, CheckInID: &id,
-			Title: g.title, Streak: &streakNow, LocalDate: &local, Minutes: minutes,
+			Title: g.title, Streak: &streakNow, LocalDate: &local, Minutes: c.Minutes,
 		})
+		return tx.SendBatch(ctx, writes).Close()
 	})
 	return c, database.Classify(err)
+}
+
+// queueDays reads active days in a batch into *into.
+func queueDays(b *pgx.Batch, query string, arg any, into *[]streak.Day) {
+	b.Queue(query, arg).Query(func(rows pgx.Rows) error {
+		days, err := scanDays(rows)
+		*into = days
+		return err
+	})
 }
 
 const deleteCheckInSQL = `DELETE FROM check_ins WHERE id = $1 AND goal_id = $2`
@@ -164,10 +191,10 @@ func (s *Store) DeleteCheckIn(ctx context.Context, userID string, goalID, checkI
 // offsets of each date's first and last check-in (the date-line rule).
 const (
 	goalDaysSQL = `SELECT local_date, (array_agg(utc_offset ORDER BY occurred_at, id))[1],
-    (array_agg(utc_offset ORDER BY occurred_at DESC, id DESC))[1]
+    (array_agg(utc_offset ORDER BY occurred_at DESC, id DESC))[1], min(occurred_at), max(occurred_at)
 FROM check_ins WHERE goal_id = $1 GROUP BY local_date ORDER BY local_date`
 	userDaysSQL = `SELECT local_date, (array_agg(utc_offset ORDER BY occurred_at, id))[1],
-    (array_agg(utc_offset ORDER BY occurred_at DESC, id DESC))[1]
+    (array_agg(utc_offset ORDER BY occurred_at DESC, id DESC))[1], min(occurred_at), max(occurred_at)
 FROM check_ins WHERE auth_user_id = $1 GROUP BY local_date ORDER BY local_date`
 )
 
@@ -176,9 +203,13 @@ func activeDays(ctx context.Context, tx pgx.Tx, query string, arg any) ([]streak
 	if err != nil {
 		return nil, err
 	}
+	return scanDays(rows)
+}
+
+func scanDays(rows pgx.Rows) ([]streak.Day, error) {
 	var days []streak.Day
 	d := streak.Day{HasOffsets: true}
-	_, err = pgx.ForEachRow(rows, []any{&d.Date, &d.First, &d.Last}, func() error {
+	_, err := pgx.ForEachRow(rows, []any{&d.Date, &d.First, &d.Last, &d.FirstAt, &d.LastAt}, func() error {
 		days = append(days, d)
 		return nil
 	})

@@ -45,6 +45,8 @@ type Day struct {
 	Date        time.Time
 	First, Last int
 	HasOffsets  bool
+	// FirstAt and LastAt are when the first and last check-in were made (Add needs them).
+	FirstAt, LastAt time.Time
 }
 
 // Days folds check-ins (in any order) into active days, oldest first.
@@ -63,12 +65,36 @@ func Days(checkIns []CheckIn) []Day {
 	var days []Day
 	for _, c := range sorted {
 		if n := len(days); n > 0 && days[n-1].Date.Equal(c.Date) {
-			days[n-1].Last = c.Offset
+			days[n-1].Last, days[n-1].LastAt = c.Offset, c.At
 			continue
 		}
-		days = append(days, Day{Date: c.Date, First: c.Offset, Last: c.Offset, HasOffsets: true})
+		days = append(days, Day{Date: c.Date, First: c.Offset, Last: c.Offset, HasOffsets: true, FirstAt: c.At, LastAt: c.At})
 	}
 	return days
+}
+
+// Add folds one new check-in into days (oldest first, as Days gives them)
+// and returns the result; days is not changed. The check-in is newer than
+// every one already folded in (a higher id), so it wins ties of occurred_at
+// for "last" and loses them for "first".
+func Add(days []Day, c CheckIn) []Day {
+	out := make([]Day, 0, len(days)+1)
+	i := sort.Search(len(days), func(i int) bool { return !days[i].Date.Before(c.Date) })
+	out = append(out, days[:i]...)
+	if i < len(days) && days[i].Date.Equal(c.Date) {
+		d := days[i]
+		if c.At.Before(d.FirstAt) {
+			d.First, d.FirstAt = c.Offset, c.At
+		}
+		if !c.At.Before(d.LastAt) {
+			d.Last, d.LastAt = c.Offset, c.At
+		}
+		out = append(out, d)
+		i++
+	} else {
+		out = append(out, Day{Date: c.Date, First: c.Offset, Last: c.Offset, HasOffsets: true, FirstAt: c.At, LastAt: c.At})
+	}
+	return append(out, days[i:]...)
 }
 
 // Base is a streak written by hand: Days days ending on On (none when Days is 0).

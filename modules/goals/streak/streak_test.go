@@ -206,3 +206,29 @@ func TestEastwardSkipNeedsTwentyFourHoursPerSkippedDate(t *testing.T) {
 		}
 	}
 }
+
+// TestAddEqualsDays: folding check-ins one by one gives what Days gives for all of them.
+func TestAddEqualsDays(t *testing.T) {
+	base := d("2026-12-01")
+	var all []CheckIn
+	var days []Day
+	for i := int64(1); i <= 200; i++ {
+		c := CheckIn{
+			Date:   base.AddDate(0, 0, int((i*7)%11)),
+			Offset: int((i*37)%29-14) * 3600,
+			At:     base.Add(time.Duration((i*13)%17) * time.Hour), // ties on purpose
+			ID:     i,
+		}
+		all = append(all, c)
+		days = Add(days, c)
+		want := Days(all)
+		if len(want) != len(days) {
+			t.Fatalf("after %d: %d days, want %d", i, len(days), len(want))
+		}
+		for k := range want {
+			if want[k] != days[k] {
+				t.Fatalf("after %d, day %d: %+v, want %+v", i, k, days[k], want[k])
+			}
+		}
+	}
+}
