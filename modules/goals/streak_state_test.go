@@ -185,3 +185,34 @@ func TestConcurrentCheckIns(t *testing.T) {
 		t.Fatalf("%d check-in activity items, want 30 (%v)", n, err)
 	}
 }
+
+// TestTodayInSQLMatchesGo: reads apply liveness in SQL, writes compute dates
+// in Go (streak.LocalDate); both must agree on every zone, hour and DST edge.
+func TestTodayInSQLMatchesGo(t *testing.T) {
+	t.Parallel()
+	app := newTrackerApp(t)
+	zones := []string{"UTC", "Europe/Berlin", "America/New_York", "Pacific/Honolulu", "Pacific/Kiritimati", "Asia/Kolkata", "Australia/Lord_Howe"}
+	start := time.Date(2026, 3, 7, 0, 0, 0, 0, time.UTC)
+	for _, name := range zones {
+		loc, err := time.LoadLocation(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, month := range []int{0, 7} { // March and October: both DST changes
+			for step := 0; step < 4*24*2; step++ {
+				at := start.AddDate(0, month, 0).Add(time.Duration(step) * 30 * time.Minute)
+				for dsh := 0; dsh <= 4; dsh += 2 {
+					var got time.Time
+					err := app.DB.QueryRow(t.Context(), `SELECT (($1::timestamptz AT TIME ZONE $2) - make_interval(hours => $3))::date`,
+						at, name, dsh).Scan(&got)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if want := streak.LocalDate(at, loc, dsh); !got.Equal(want) {
+						t.Fatalf("%s in %s, day starting at %d: SQL %s, Go %s", at, name, dsh, got.Format(time.DateOnly), want.Format(time.DateOnly))
+					}
+				}
+			}
+		}
+	}
+}
