@@ -163,10 +163,12 @@ if [[ -n "${DEVAUTH_URL:-}" ]] && command -v curl >/dev/null; then
     curl -s $API/users/me -H "Authorization: Bearer \$TOKEN"
     curl -s -X POST $API/users/$DEMO_ID/badges -H "Authorization: Bearer \$TOKEN" \\
          -H 'Content-Type: application/json' -d '{"name":"First Steps"}'
-    curl -s -X POST $API/users/$DEMO_ID/goals -H "Authorization: Bearer \$TOKEN" \\
-         -H 'Content-Type: application/json' -d '{"title":"Learn Go"}'
+    GOAL=\$(curl -s -X POST $API/users/$DEMO_ID/goals -H "Authorization: Bearer \$TOKEN" \\
+         -H 'Content-Type: application/json' -d '{"title":"Learn Go"}' | sed -n 's/^{"id":\([0-9]*\).*/\1/p')
     curl -s $API/users/$DEMO_ID
     curl -s $API/users/$DEMO_ID/goals
+    curl -s -X POST $API/users/$DEMO_ID/goals/\$GOAL/check-ins -H "Authorization: Bearer \$TOKEN" -H 'Content-Type: application/json' -d '{"minutes":25}'
+    curl -s $API/users/$DEMO_ID/activity/calendar     # or open $API/users/$DEMO_ID/activity/calendar.svg in a browser
 
   More users (each publishes UserCreated) and tokens, from devauth:
     curl -s -X POST $DEVAUTH_URL/users -H 'Content-Type: application/json' -d '{"email":"you@example.com","username":"you"}'

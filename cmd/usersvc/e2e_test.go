@@ -55,13 +55,14 @@ func TestMigrateUpDownUp(t *testing.T) {
 	db := pgtest.NewDatabase(t)
 	dir := t.TempDir()
 	steps := []struct {
-		args      []string
-		wantGoals bool
+		args                   []string
+		wantGoals, wantTracker bool
 	}{
-		{[]string{"migrate"}, true}, // migrate alone means up
-		{[]string{"migrate", "up"}, true},
-		{[]string{"migrate", "down"}, false},
-		{[]string{"migrate", "up"}, true},
+		{[]string{"migrate"}, true, true}, // migrate alone means up
+		{[]string{"migrate", "up"}, true, true},
+		{[]string{"migrate", "down"}, true, false}, // one step back: the tracker
+		{[]string{"migrate", "down"}, false, false},
+		{[]string{"migrate", "up"}, true, true},
 	}
 	for _, s := range steps {
 		r := runBinary(t, dir, migrateEnv(db), s.args...)
@@ -70,6 +71,9 @@ func TestMigrateUpDownUp(t *testing.T) {
 		}
 		if got := tableExists(t, db, "learning_goals"); got != s.wantGoals {
 			t.Fatalf("after %v learning_goals exists=%v", s.args, got)
+		}
+		if got := tableExists(t, db, "check_ins"); got != s.wantTracker {
+			t.Fatalf("after %v check_ins exists=%v", s.args, got)
 		}
 	}
 	r := runBinary(t, dir, migrateEnv(db), "migrate", "status")

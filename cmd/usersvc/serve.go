@@ -4,6 +4,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/fx"
 
+	feed "usersvc/modules/activity"
 	"usersvc/modules/authref"
 	"usersvc/modules/badges"
 	"usersvc/modules/goals"
@@ -19,6 +20,7 @@ var features = fx.Options(
 	profile.Module,
 	badges.Module,
 	goals.Module,
+	feed.Module,
 	openapi.Module,
 	fx.Supply(apiInfo()),
 )

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 
+	"usersvc/modules/activity"
 	"usersvc/platform/database"
 	"usersvc/platform/errs"
 	"usersvc/platform/page"
@@ -166,8 +167,17 @@ func (s *Store) Get(ctx context.Context, userID string, id int64) (Badge, error)
 // name (the unique index decides, so concurrent requests cannot both win).
 func (s *Store) Create(ctx context.Context, nb NewBadge) (Badge, error) {
 	b := Badge{UserID: nb.UserID, Name: nb.Name, Description: nb.Description, IconURL: nb.IconURL}
-	err := s.db.QueryRow(ctx, insertSQL, nb.UserID, nb.Name, nb.Description, nb.IconURL, nb.DateAchieved).
-		Scan(&b.ID, &b.DateAchieved, &b.CreatedAt)
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, insertSQL, nb.UserID, nb.Name, nb.Description, nb.IconURL, nb.DateAchieved).
+			Scan(&b.ID, &b.DateAchieved, &b.CreatedAt)
+		if err != nil {
+			return err
+		}
+		// The feed's record of the award commits with it.
+		id := b.ID
+		return activity.Record(ctx, tx, activity.Item{UserID: b.UserID, Type: activity.BadgeAwarded,
+			OccurredAt: b.DateAchieved, BadgeID: &id, Title: b.Name})
+	})
 	var pgErr *pgconn.PgError
 	switch {
 	case err == nil:

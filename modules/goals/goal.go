@@ -42,7 +42,9 @@ type Goal struct {
 	Title       string
 	Description string
 	Status      string
-	Streak      int64
+	Streak      int64      // the current streak as of the read (CONTRACT §3 "Streaks")
+	Longest     int64      // the longest streak, at least Streak
+	LastCheckIn *time.Time // the latest local_date among its check-ins (a date)
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 	CompletedAt *time.Time
@@ -66,6 +68,10 @@ func (g *Goal) AppendJSON(b []byte) []byte {
 	b = jsonw.String(b, g.Status)
 	b = append(b, `,"streak_count":`...)
 	b = jsonw.Int(b, g.Streak)
+	b = append(b, `,"longest_streak":`...)
+	b = jsonw.Int(b, g.Longest)
+	b = append(b, `,"last_check_in_on":`...)
+	b = appendNullableDate(b, g.LastCheckIn)
 	b = append(b, `,"created_at":`...)
 	b = jsonw.Time(b, g.CreatedAt)
 	b = append(b, `,"updated_at":`...)
@@ -127,4 +133,18 @@ func (p Precondition) Matches(version int64) bool {
 		}
 	}
 	return false
+}
+
+// appendNullableDate writes a civil date as "YYYY-MM-DD", or null.
+func appendNullableDate(b []byte, d *time.Time) []byte {
+	if d == nil {
+		return append(b, "null"...)
+	}
+	return appendDate(b, *d)
+}
+
+func appendDate(b []byte, d time.Time) []byte {
+	b = append(b, '"')
+	b = d.AppendFormat(b, time.DateOnly)
+	return append(b, '"')
 }

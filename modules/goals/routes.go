@@ -3,6 +3,7 @@ package goals
 import (
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -10,6 +11,7 @@ import (
 	"usersvc/platform/httpserver"
 	"usersvc/platform/jsonw"
 	"usersvc/platform/page"
+	"usersvc/platform/tzname"
 )
 
 // Handlers serve the goal routes: decode → call the store → encode. The
@@ -17,17 +19,21 @@ import (
 // the content type, and settles an unknown user or a 422 in the contract's order.
 type Handlers struct {
 	store *Store
+	now   func() time.Time
 }
 
 // NewHandlers builds the handlers.
 func NewHandlers(store *Store) *Handlers {
-	return &Handlers{store: store}
+	return &Handlers{store: store, now: time.Now}
 }
 
 const (
 	collectionPath = "/users/:auth_user_id/goals"
 	itemPath       = "/users/:auth_user_id/goals/:goal_id"
+	checkInsPath   = "/users/:auth_user_id/goals/:goal_id/check-ins"
+	checkInPath    = "/users/:auth_user_id/goals/:goal_id/check-ins/:check_in_id"
 	goalParam      = "goal_id"
+	checkInParam   = "check_in_id"
 )
 
 // Routes is the module's route table; Access shows who may call what.
@@ -39,6 +45,11 @@ func Routes(h *Handlers) []httpserver.Route {
 		{Method: fiber.MethodPut, Path: itemPath, Access: httpserver.OwnerOrAdmin, Body: true, Handler: h.update,
 			BeforeInvalid: h.checkPrecondition},
 		{Method: fiber.MethodDelete, Path: itemPath, Access: httpserver.OwnerOrAdmin, Handler: h.delete},
+		// The check-in routes ignore If-Match (CONTRACT §3).
+		{Method: fiber.MethodPost, Path: checkInsPath, Access: httpserver.OwnerOrAdmin, Body: true, Handler: h.checkIn,
+			BeforeInvalid: h.checkGoal},
+		{Method: fiber.MethodGet, Path: checkInsPath, Access: httpserver.Public, Shared: true, Handler: h.listCheckIns},
+		{Method: fiber.MethodDelete, Path: checkInPath, Access: httpserver.OwnerOrAdmin, Handler: h.deleteCheckIn},
 	}
 }
 
@@ -140,7 +151,7 @@ func writeGoal(c *fiber.Ctx, status int, g *Goal) error {
 }
 
 // readOnly fields may appear in what clients received but never in what they send.
-var readOnly = []string{"id", "auth_user_id", "created_at", "updated_at", "completed_at"}
+var readOnly = []string{"id", "auth_user_id", "created_at", "updated_at", "completed_at", "longest_streak", "last_check_in_on"}
 
 func decodeNewGoal(b *httpserver.Body) (Goal, error) {
 	g := Goal{Status: StatusInProgress}
@@ -178,4 +189,87 @@ func decodePatch(b *httpserver.Body) (Patch, error) {
 		b.Fail("body", "the update must set at least one of title, description, status, streak_count")
 	}
 	return p, b.Err(readOnly...)
+}
+
+// checkGoal is what a check-in with broken fields answers before its 422:
+// no such goal (404).
+func (h *Handlers) checkGoal(c *fiber.Ctx) error {
+	return h.store.CheckPrecondition(c.UserContext(), httpserver.Owner(c), httpserver.PathID(c, goalParam), Precondition{})
+}
+
+func (h *Handlers) checkIn(c *fiber.Ctx) error {
+	now := h.now()
+	nc, err := httpserver.Decode(c, func(b *httpserver.Body) (NewCheckIn, error) { return decodeCheckIn(b, now) })
+	if err != nil {
+		return err
+	}
+	caller, _ := httpserver.Caller(c)
+	nc.History = caller.Admin
+	ci, err := h.store.CheckIn(c.UserContext(), httpserver.Owner(c), httpserver.PathID(c, goalParam), nc, now)
+	if err != nil {
+		return err
+	}
+	c.Location(ci.Location())
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	return c.Status(fiber.StatusCreated).Send(ci.AppendJSON(make([]byte, 0, 384)))
+}
+
+// checkInReadOnly are the check-in's fields a client may not send.
+var checkInReadOnly = []string{"id", "goal_id", "auth_user_id", "local_date", "streak_count", "longest_streak", "created_at"}
+
+// decodeCheckIn applies the field rules of CONTRACT §3 "Check-ins"; every
+// field is optional and only minutes may be null.
+func decodeCheckIn(b *httpserver.Body, now time.Time) (NewCheckIn, error) {
+	var nc NewCheckIn
+	if t, ok := b.Time("occurred_at"); ok {
+		t = t.Truncate(time.Microsecond)
+		if t.After(now.Add(ClockSkew)) {
+			b.Fail("occurred_at", "must not be in the future (5 minutes of clock skew are allowed)")
+		} else {
+			nc.OccurredAt = &t
+		}
+	}
+	if v, ok := b.Text("timezone", 1, 64); ok {
+		if _, err := tzname.Load(v); err != nil {
+			b.Fail("timezone", err.Error())
+		} else {
+			nc.Timezone = &v
+		}
+	}
+	if !b.Null("minutes") {
+		if v, ok := b.Int("minutes", 1, MaxMinutes); ok {
+			nc.Minutes = &v
+		}
+	}
+	nc.Note, _ = b.Text("note", 0, MaxNote)
+	return nc, b.Err(checkInReadOnly...)
+}
+
+func (h *Handlers) listCheckIns(c *fiber.Ctx) error {
+	userID, goalID := httpserver.Owner(c), httpserver.PathID(c, goalParam)
+	scope := page.Scope(userID, strconv.FormatInt(goalID, 10))
+	limit, after, err := httpserver.ReadPage(c, scope)
+	if err != nil {
+		return err
+	}
+	list, err := h.store.ListCheckIns(c.UserContext(), userID, goalID, after, limit+1)
+	if err != nil {
+		return err
+	}
+	if len(list) > limit {
+		list = list[:limit]
+		last := &list[limit-1]
+		cursor := page.Encode(page.Cursor{At: last.OccurredAt, ID: last.ID}, scope)
+		c.Set(fiber.HeaderLink, page.NextLink("/users/"+userID+"/goals/"+strconv.FormatInt(goalID, 10)+"/check-ins", nil, cursor, limit))
+	}
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	return c.Send(jsonw.Array(make([]byte, 0, 2+len(list)*320), list, (*CheckIn).AppendJSON))
+}
+
+func (h *Handlers) deleteCheckIn(c *fiber.Ctx) error {
+	err := h.store.DeleteCheckIn(c.UserContext(), httpserver.Owner(c), httpserver.PathID(c, goalParam), httpserver.PathID(c, checkInParam))
+	if err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
 }

@@ -52,7 +52,7 @@ func TestCreateAndGetGoal(t *testing.T) {
 	}
 	var fields map[string]any
 	r.JSON(t, &fields)
-	want := []string{"id", "auth_user_id", "title", "description", "status", "streak_count", "created_at", "updated_at", "completed_at"}
+	want := []string{"id", "auth_user_id", "title", "description", "status", "streak_count", "longest_streak", "last_check_in_on", "created_at", "updated_at", "completed_at"}
 	if len(fields) != len(want) {
 		t.Fatalf("fields %v, want exactly %v", fields, want)
 	}

@@ -8,6 +8,7 @@ import (
 	sq "github.com/Masterminds/squirrel"
 	"github.com/jackc/pgx/v5"
 
+	"usersvc/modules/activity"
 	"usersvc/platform/database"
 	"usersvc/platform/errs"
 	"usersvc/platform/page"
@@ -29,7 +30,27 @@ func NewStore(db *database.Pool, reads *database.Pipeline) *Store {
 
 var psql = sq.StatementBuilder.PlaceholderFormat(sq.Dollar)
 
-const goalColumns = "g.id, g.title, g.description, g.status, g.streak_count, g.created_at, g.updated_at, g.completed_at, g.version"
+// todaySQL is the user's "today" (CONTRACT §3 Settings) in SQL, for the
+// user id expression user: the local date of now in the user's zone, minus
+// day_start_hour hours of wall clock; a user without settings is in UTC.
+// streak.LocalDate is the same rule in Go.
+func todaySQL(user string) string {
+	return `COALESCE((SELECT ((now() AT TIME ZONE s.timezone) - make_interval(hours => s.day_start_hour))::date
+	FROM user_settings s WHERE s.auth_user_id = ` + user + `), (now() AT TIME ZONE 'UTC')::date)`
+}
+
+// goalColumns reads goal t with its streak as of today (liveness is applied
+// at read time: a run that ended before yesterday shows 0). Without a
+// check-in the streak is the one written by hand: streak_count days ending
+// on streak_set_on; with one, the state the last check-in write stored.
+func goalColumns(t, today string) string {
+	return t + `.id, ` + t + `.title, ` + t + `.description, ` + t + `.status,
+	CASE WHEN ` + t + `.last_check_in_on IS NULL
+	     THEN CASE WHEN ` + t + `.streak_set_on >= ` + today + ` - 1 THEN ` + t + `.streak_count ELSE 0 END
+	     WHEN ` + t + `.streak_run_end >= ` + today + ` - 1 THEN ` + t + `.streak_run_days ELSE 0 END,
+	CASE WHEN ` + t + `.last_check_in_on IS NULL THEN ` + t + `.streak_count ELSE ` + t + `.longest_streak END,
+	` + t + `.last_check_in_on, ` + t + `.created_at, ` + t + `.updated_at, ` + t + `.completed_at, ` + t + `.version`
+}
 
 // sqlOf renders a builder's SQL once; a malformed builder is a programming error.
 func sqlOf(b sq.Sqlizer) string {
@@ -46,6 +67,9 @@ func sqlOf(b sq.Sqlizer) string {
 var (
 	ErrNotFound     = errs.New(errs.NotFound, "no such goal for this user")
 	ErrPrecondition = errs.New(errs.Precondition, "If-Match does not match the goal's current ETag")
+	// ErrStreakDerived: once a goal has a check-in its streak is derived (CONTRACT §3).
+	ErrStreakDerived = errs.InvalidFields(errs.FieldError{Field: "streak_count",
+		Message: "can no longer be written: the goal has check-ins, and its streak is derived from them"})
 )
 
 // ListQuery selects one page of a user's goals.
@@ -59,13 +83,16 @@ type ListQuery struct {
 // listSQL[withStatus][withCursor]: the page itself, straight off the
 // (auth_user_id, [status,] created_at DESC, id DESC) index. An empty page is
 // the rare case that needs a second look, to tell "no goals" from "unknown user".
+// The user's today is computed once per query ($1 is the user).
 var listSQL = [2][2]string{
 	{buildList(false, false), buildList(false, true)},
 	{buildList(true, false), buildList(true, true)},
 }
 
 func buildList(withStatus, withCursor bool) string {
-	q := psql.Select(goalColumns).From("learning_goals g").Where("g.auth_user_id = ?", "")
+	q := psql.Select(goalColumns("g", "d.today")).From("learning_goals g").
+		JoinClause("CROSS JOIN (SELECT "+todaySQL("$1")+" AS today) d").
+		Where("g.auth_user_id = ?", "")
 	if withStatus {
 		q = q.Where("g.status = ?", "")
 	}
@@ -95,7 +122,7 @@ func (s *Store) List(ctx context.Context, q ListQuery) ([]Goal, error) {
 	err := s.reads.Query(ctx, listSQL[withStatus][withCursor], args, func(rows pgx.Rows) error {
 		for rows.Next() {
 			g := Goal{UserID: q.UserID}
-			if err := rows.Scan(&g.ID, &g.Title, &g.Description, &g.Status, &g.Streak, &g.CreatedAt, &g.UpdatedAt, &g.CompletedAt, &g.Version); err != nil {
+			if err := rows.Scan(g.dest()...); err != nil {
 				return err
 			}
 			goals = append(goals, g)
@@ -117,10 +144,17 @@ func (s *Store) List(ctx context.Context, q ListQuery) ([]Goal, error) {
 	return goals, nil
 }
 
+func (g *Goal) dest() []any {
+	return []any{&g.ID, &g.Title, &g.Description, &g.Status, &g.Streak, &g.Longest, &g.LastCheckIn,
+		&g.CreatedAt, &g.UpdatedAt, &g.CompletedAt, &g.Version}
+}
+
 // getSQL: no row = unknown user; a row with NULL id = no such goal.
-var getSQL = sqlOf(psql.Select(goalColumns).From("auth_users u").
-	JoinClause("LEFT JOIN learning_goals g ON g.auth_user_id = u.auth_user_id AND g.id = ?", int64(0)).
-	Where("u.auth_user_id = ?", ""))
+var getSQL = `SELECT ` + goalColumns("g", "d.today") + `
+FROM auth_users u
+LEFT JOIN learning_goals g ON g.auth_user_id = u.auth_user_id AND g.id = $1
+CROSS JOIN LATERAL (SELECT ` + todaySQL("u.auth_user_id") + ` AS today) d
+WHERE u.auth_user_id = $2`
 
 // Get returns one goal of a user (ErrNotFound).
 func (s *Store) Get(ctx context.Context, userID string, id int64) (Goal, error) {
@@ -133,12 +167,12 @@ func (s *Store) Get(ctx context.Context, userID string, id int64) (Goal, error) 
 
 func scanNullableGoal(row pgx.Row, userID string) (Goal, error) {
 	var (
-		id, streak, version *int64
-		title, desc, status *string
-		created, updated    *time.Time
+		id, streak, longest, version *int64
+		title, desc, status          *string
+		created, updated             *time.Time
 	)
 	g := Goal{UserID: userID}
-	if err := row.Scan(&id, &title, &desc, &status, &streak, &created, &updated, &g.CompletedAt, &version); err != nil {
+	if err := row.Scan(&id, &title, &desc, &status, &streak, &longest, &g.LastCheckIn, &created, &updated, &g.CompletedAt, &version); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return Goal{}, err
 		}
@@ -147,33 +181,61 @@ func scanNullableGoal(row pgx.Row, userID string) (Goal, error) {
 	if id == nil {
 		return Goal{}, ErrNotFound
 	}
-	g.ID, g.Title, g.Description, g.Status, g.Streak = *id, *title, *desc, *status, *streak
+	g.ID, g.Title, g.Description, g.Status, g.Streak, g.Longest = *id, *title, *desc, *status, *streak, *longest
 	g.CreatedAt, g.UpdatedAt, g.Version = *created, *updated, *version
 	return g, nil
 }
 
-// returning lists the columns every write gives back (unqualified: RETURNING has no alias).
-const returning = "RETURNING id, title, description, status, streak_count, created_at, updated_at, completed_at, version"
+// returning lists the columns every write gives back (RETURNING has no
+// alias; user is the owner's id expression).
+func returning(user string) string {
+	return "RETURNING " + goalColumns("learning_goals", todaySQL(user))
+}
 
-// createSQL inserts only for a known user, so one statement tells the two apart.
-var createSQL = sqlOf(psql.Insert("learning_goals").
-	Columns("auth_user_id", "title", "description", "status", "streak_count", "completed_at").
-	Select(sq.Select().Column("?, ?, ?, ?::text, ?, CASE WHEN ?::text = 'completed' THEN now() END", "", "", "", "", 0, "").
-		Where("EXISTS (SELECT 1 FROM auth_users WHERE auth_user_id = ?)", "")).
-	Suffix(returning))
+// createSQL inserts only for a known user, so one statement tells the two
+// apart. A streak written by hand is dated the user's today.
+var createSQL = `INSERT INTO learning_goals (auth_user_id, title, description, status, streak_count, streak_set_on, completed_at)
+SELECT $1, $2, $3, $4::text, $5, ` + todaySQL("$1") + `, CASE WHEN $4::text = 'completed' THEN now() END
+WHERE EXISTS (SELECT 1 FROM auth_users WHERE auth_user_id = $1)
+` + returning("$1")
 
-// Create inserts a goal.
+// Create inserts a goal and records its activity in the same transaction.
 func (s *Store) Create(ctx context.Context, g Goal) (Goal, error) {
-	out, err := scanGoal(s.db.QueryRow(ctx, createSQL, g.UserID, g.Title, g.Description, g.Status, g.Streak, g.Status, g.UserID), g.UserID)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Goal{}, errs.ErrOwnerUnknown
+	var out Goal
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		var err error
+		out, err = scanGoal(tx.QueryRow(ctx, createSQL, g.UserID, g.Title, g.Description, g.Status, g.Streak), g.UserID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return errs.ErrOwnerUnknown
+		}
+		if err != nil {
+			return err
+		}
+		if err := activity.Record(ctx, tx, goalItem(&out, activity.GoalCreated, out.CreatedAt)); err != nil {
+			return err
+		}
+		return recordCompletion(ctx, tx, &out)
+	})
+	return out, database.Classify(err)
+}
+
+// recordCompletion records goal.completed when the write just made g
+// completed: completed_at is set to the write's now(), as updated_at is.
+func recordCompletion(ctx context.Context, tx pgx.Tx, g *Goal) error {
+	if g.Status != StatusCompleted || g.CompletedAt == nil || !g.CompletedAt.Equal(g.UpdatedAt) {
+		return nil
 	}
-	return out, err
+	return activity.Record(ctx, tx, goalItem(g, activity.GoalCompleted, *g.CompletedAt))
+}
+
+func goalItem(g *Goal, typ string, at time.Time) activity.Item {
+	id := g.ID
+	return activity.Item{UserID: g.UserID, Type: typ, OccurredAt: at, GoalID: &id, Title: g.Title}
 }
 
 func scanGoal(row pgx.Row, userID string) (Goal, error) {
 	g := Goal{UserID: userID}
-	err := row.Scan(&g.ID, &g.Title, &g.Description, &g.Status, &g.Streak, &g.CreatedAt, &g.UpdatedAt, &g.CompletedAt, &g.Version)
+	err := row.Scan(g.dest()...)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return Goal{}, database.Classify(err)
 	}
@@ -183,46 +245,67 @@ func scanGoal(row pgx.Row, userID string) (Goal, error) {
 // updateSQL applies a patch and the If-Match versions in one statement: the
 // row lock makes concurrent conditional updates take turns, so exactly one
 // of several PUTs carrying the same ETag wins. completed_at is set when the
-// goal becomes completed and cleared when it leaves that status.
-var updateSQL = sqlOf(psql.Update("learning_goals").
-	Set("title", sq.Expr("COALESCE(?, title)", "")).
-	Set("description", sq.Expr("COALESCE(?, description)", "")).
-	Set("status", sq.Expr("COALESCE(?, status)", "")).
-	Set("streak_count", sq.Expr("COALESCE(?, streak_count)", 0)).
-	Set("completed_at", sq.Expr(`CASE WHEN COALESCE(?, status) <> 'completed' THEN NULL
-	                                  WHEN status = 'completed' THEN completed_at
-	                                  ELSE now() END`, "")).
-	Set("updated_at", sq.Expr("now()")).
-	Set("version", sq.Expr("version + 1")).
-	Where("id = ? AND auth_user_id = ?", 0, "").
-	Where("(?::bigint[] IS NULL OR version = ANY(?::bigint[]))", nil, nil).
-	Suffix(returning))
+// goal becomes completed and cleared when it leaves that status. streak_count
+// is written only while the goal has no check-in, and dated the user's today.
+var updateSQL = `UPDATE learning_goals SET
+    title = COALESCE($1, title),
+    description = COALESCE($2, description),
+    status = COALESCE($3, status),
+    streak_count = COALESCE($4, streak_count),
+    streak_set_on = CASE WHEN $4::integer IS NULL THEN streak_set_on ELSE ` + todaySQL("$6") + ` END,
+    completed_at = CASE WHEN COALESCE($3, status) <> 'completed' THEN NULL
+                        WHEN status = 'completed' THEN completed_at
+                        ELSE now() END,
+    updated_at = now(),
+    version = version + 1
+WHERE id = $5 AND auth_user_id = $6
+  AND ($7::bigint[] IS NULL OR version = ANY($7::bigint[]))
+  AND ($4::integer IS NULL OR last_check_in_on IS NULL)
+` + returning("$6")
 
-// Update applies p to the goal if pre holds (else ErrNotFound or ErrPrecondition).
+// Update applies p to the goal if pre holds (else ErrNotFound,
+// ErrPrecondition or ErrStreakDerived), recording a completion with it.
 func (s *Store) Update(ctx context.Context, userID string, id int64, p Patch, pre Precondition) (Goal, error) {
 	versions := preconditionVersions(pre)
-	g, err := scanGoal(s.db.QueryRow(ctx, updateSQL, p.Title, p.Description, p.Status, p.Streak, p.Status, id, userID, versions, versions), userID)
+	var g Goal
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		var err error
+		g, err = scanGoal(tx.QueryRow(ctx, updateSQL, p.Title, p.Description, p.Status, p.Streak, id, userID, versions), userID)
+		if err != nil {
+			return err
+		}
+		return recordCompletion(ctx, tx, &g)
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Goal{}, s.whyNoRow(ctx, userID, id)
+		return Goal{}, s.whyNoRow(ctx, userID, id, pre, p.Streak != nil)
 	}
-	return g, err
+	return g, database.Classify(err)
 }
 
-var deleteSQL = sqlOf(psql.Delete("learning_goals").
-	Where("id = ? AND auth_user_id = ?", 0, "").
-	Where("(?::bigint[] IS NULL OR version = ANY(?::bigint[]))", nil, nil))
+// deleteSQL tells whether the goal had check-ins: then the user's own streak changes.
+var deleteSQL = `DELETE FROM learning_goals
+WHERE id = $1 AND auth_user_id = $2 AND ($3::bigint[] IS NULL OR version = ANY($3::bigint[]))
+RETURNING last_check_in_on IS NOT NULL`
 
-// Delete removes the goal if pre holds (else ErrNotFound or ErrPrecondition).
+// Delete removes the goal if pre holds (else ErrNotFound or ErrPrecondition);
+// its check-ins and activity go with it (cascade), and the user's own streak
+// is recomputed in the same transaction.
 func (s *Store) Delete(ctx context.Context, userID string, id int64, pre Precondition) error {
 	versions := preconditionVersions(pre)
-	tag, err := s.db.Exec(ctx, deleteSQL, id, userID, versions, versions)
-	if err != nil {
-		return database.Classify(err)
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		var hadCheckIns bool
+		if err := tx.QueryRow(ctx, deleteSQL, id, userID, versions).Scan(&hadCheckIns); err != nil {
+			return err
+		}
+		if !hadCheckIns {
+			return nil
+		}
+		return updateUserStreak(ctx, tx, userID)
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return s.whyNoRow(ctx, userID, id, pre, false)
 	}
-	if tag.RowsAffected() == 0 {
-		return s.whyNoRow(ctx, userID, id)
-	}
-	return nil
+	return database.Classify(err)
 }
 
 // preconditionVersions is nil (no condition) or the versions that may match;
@@ -238,11 +321,16 @@ func preconditionVersions(pre Precondition) []int64 {
 }
 
 // whyNoRow explains a write that touched nothing (the rare path: a second
-// round trip): an unknown user, no such goal, or a failed precondition —
-// also when the goal changed between the write and this look.
-func (s *Store) whyNoRow(ctx context.Context, userID string, id int64) error {
-	if _, err := s.Get(ctx, userID, id); err != nil {
+// round trip): an unknown user, no such goal, a failed precondition, a
+// streak that can no longer be written — or a goal that changed between
+// the write and this look (a failed precondition too).
+func (s *Store) whyNoRow(ctx context.Context, userID string, id int64, pre Precondition, writesStreak bool) error {
+	g, err := s.Get(ctx, userID, id)
+	switch {
+	case err != nil:
 		return err
+	case pre.Matches(g.Version) && writesStreak && g.LastCheckIn != nil:
+		return ErrStreakDerived
 	}
 	return ErrPrecondition
 }

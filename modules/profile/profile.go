@@ -16,6 +16,7 @@ type Profile struct {
 	Email       *string // shown on /users/me only
 	MemberSince time.Time
 	Stats       Stats
+	Settings    Settings // shown on /users/me only
 }
 
 // Stats summarise the user's badges and goals.
@@ -24,12 +25,14 @@ type Stats struct {
 	GoalsTotal     int64
 	GoalsCompleted int64
 	BestStreak     int64 // the highest streak_count among the goals, 0 without goals
+	CurrentStreak  int64 // the user's own streak: check-ins of all goals, no hand-written streaks
+	LongestStreak  int64
 }
 
 // AppendPublicJSON appends the public profile; objects carry exactly these fields.
 func (p *Profile) AppendPublicJSON(b []byte) []byte { return p.appendJSON(b, false) }
 
-// AppendPrivateJSON appends the caller's own profile: the public one plus email.
+// AppendPrivateJSON appends the caller's own profile: the public one plus email and settings.
 func (p *Profile) AppendPrivateJSON(b []byte) []byte { return p.appendJSON(b, true) }
 
 func (p *Profile) appendJSON(b []byte, private bool) []byte {
@@ -51,5 +54,14 @@ func (p *Profile) appendJSON(b []byte, private bool) []byte {
 	b = jsonw.Int(b, p.Stats.GoalsCompleted)
 	b = append(b, `,"best_streak":`...)
 	b = jsonw.Int(b, p.Stats.BestStreak)
-	return append(b, "}}"...)
+	b = append(b, `,"current_streak":`...)
+	b = jsonw.Int(b, p.Stats.CurrentStreak)
+	b = append(b, `,"longest_streak":`...)
+	b = jsonw.Int(b, p.Stats.LongestStreak)
+	b = append(b, '}')
+	if private {
+		b = append(b, `,"settings":`...)
+		b = p.Settings.AppendJSON(b)
+	}
+	return append(b, '}')
 }

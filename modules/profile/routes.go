@@ -25,6 +25,8 @@ func NewRoutes(store *Store, refresher authref.Refresher, log *zap.Logger) []htt
 	return []httpserver.Route{
 		{Method: fiber.MethodGet, Path: "/users/me", Access: httpserver.Authenticated, Private: true, Handler: h.me},
 		{Method: fiber.MethodGet, Path: "/users/:auth_user_id", Access: httpserver.Public, Handler: h.public},
+		{Method: fiber.MethodGet, Path: settingsPath, Access: httpserver.OwnerOrAdmin, Private: true, Handler: h.settings},
+		{Method: fiber.MethodPut, Path: settingsPath, Access: httpserver.OwnerOrAdmin, Private: true, Body: true, Handler: h.putSettings},
 	}
 }
 
@@ -57,4 +59,26 @@ func sendJSON(c *fiber.Ctx, body []byte) error {
 	c.Status(fiber.StatusOK)
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
 	return c.Send(body)
+}
+
+const settingsPath = "/users/:auth_user_id/settings"
+
+func (h *handlers) settings(c *fiber.Ctx) error {
+	st, err := h.store.Settings(c.UserContext(), httpserver.Owner(c))
+	if err != nil {
+		return err
+	}
+	return sendJSON(c, st.AppendJSON(make([]byte, 0, 64)))
+}
+
+func (h *handlers) putSettings(c *fiber.Ctx) error {
+	p, err := httpserver.Decode(c, decodeSettingsPatch)
+	if err != nil {
+		return err
+	}
+	st, err := h.store.PutSettings(c.UserContext(), httpserver.Owner(c), p)
+	if err != nil {
+		return err
+	}
+	return sendJSON(c, st.AppendJSON(make([]byte, 0, 64)))
 }

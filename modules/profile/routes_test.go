@@ -30,6 +30,8 @@ type wireStats struct {
 	GoalsTotal     int64 `json:"goals_total"`
 	GoalsCompleted int64 `json:"goals_completed"`
 	BestStreak     int64 `json:"best_streak"`
+	CurrentStreak  int64 `json:"current_streak"`
+	LongestStreak  int64 `json:"longest_streak"`
 }
 
 type wireProfile struct {
@@ -65,7 +67,7 @@ func checkProfile(t *testing.T, r apptest.Response, private bool) wireProfile {
 	}
 	want := []string{"auth_user_id", "member_since", "stats", "username"}
 	if private {
-		want = []string{"auth_user_id", "email", "member_since", "stats", "username"}
+		want = []string{"auth_user_id", "email", "member_since", "settings", "stats", "username"}
 	}
 	if got := keys(t, r.Body); !slices.Equal(got, want) {
 		t.Fatalf("profile fields = %v, want exactly %v", got, want)
@@ -74,7 +76,7 @@ func checkProfile(t *testing.T, r apptest.Response, private bool) wireProfile {
 		Stats json.RawMessage `json:"stats"`
 	}
 	r.JSON(t, &stats)
-	if got := keys(t, stats.Stats); !slices.Equal(got, []string{"badges", "best_streak", "goals_completed", "goals_total"}) {
+	if got := keys(t, stats.Stats); !slices.Equal(got, []string{"badges", "best_streak", "current_streak", "goals_completed", "goals_total", "longest_streak"}) {
 		t.Fatalf("stats fields = %v", got)
 	}
 	var p wireProfile

@@ -139,6 +139,13 @@ func (b *Body) Text(name string, minRunes, maxRunes int) (string, bool) {
 	return "", false
 }
 
+// Null reads a field that may be null: sent as null (true), else left for
+// another reader (false; a field read by Null alone counts as known).
+func (b *Body) Null(name string) bool {
+	raw, ok := b.take(name)
+	return ok && isNull(raw)
+}
+
 // Require records a missing required field.
 func (b *Body) Require(name string) {
 	if !b.Has(name) {
