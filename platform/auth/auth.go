@@ -119,6 +119,9 @@ type Verifier struct {
 	issuer      string
 	audience    string
 	adminScope  string
+	leeway      time.Duration
+	now         func() time.Time
+	cache       verifiedCache
 }
 
 // hmacKeys are the HMAC keys in use; replaced whole, never changed.
@@ -189,6 +192,11 @@ func newVerifier(cfg Config, now func() time.Time) (*Verifier, error) {
 		issuer:     cfg.Issuer,
 		audience:   cfg.Audience,
 		adminScope: cmp.Or(cfg.AdminScope, DefaultAdminScope),
+		leeway:     cfg.Leeway,
+		now:        now,
+	}
+	if v.now == nil {
+		v.now = time.Now
 	}
 	if v.subjectOf == nil {
 		v.subjectOf = stringSubject
@@ -297,6 +305,40 @@ func (v *Verifier) Verify(token string) (Identity, error) {
 	if token == "" || len(token) > maxTokenLen {
 		return Identity{}, errMalformed
 	}
+	now, hmacKeys, keySet := v.now(), v.hmac.Load(), v.keySnapshot()
+	if e, ok := v.cache.get(token, now, hmacKeys, keySet); ok {
+		v.count(e.used)
+		return e.id, nil
+	}
+	id, used, until, err := v.verify(token)
+	if err != nil {
+		return Identity{}, err
+	}
+	if limit := now.Add(cacheTTL); until.After(limit) {
+		until = limit
+	}
+	v.cache.put(token, cachedIdentity{id: id, used: used, until: until, hmac: hmacKeys, keys: keySet})
+	v.count(used)
+	return id, nil
+}
+
+func (v *Verifier) count(used string) {
+	if v.verified != nil {
+		v.verified(used)
+	}
+}
+
+// keySnapshot is the key set in use, nil without JWKS or before its first fetch.
+func (v *Verifier) keySnapshot() *keySnapshot {
+	if v.keys == nil {
+		return nil
+	}
+	return v.keys.set.Load()
+}
+
+// verify checks a token's signature and claims; until is when it stops
+// being valid (exp plus the leeway).
+func (v *Verifier) verify(token string) (Identity, string, time.Time, error) {
 	claims := jwt.MapClaims{}
 	tok, err := v.parser.ParseWithClaims(token, claims, v.keyFunc)
 	used := KeyCurrent
@@ -308,7 +350,7 @@ func (v *Verifier) Verify(token string) (Identity, error) {
 	}
 	if err != nil {
 		// Deliberately not wrapped: jwt's errors may quote parts of the token.
-		return Identity{}, v.classify(tok, claims, err)
+		return Identity{}, "", time.Time{}, v.classify(tok, claims, err)
 	}
 	if _, ok := tok.Method.(*jwt.SigningMethodHMAC); !ok {
 		used = KeyJWKS
@@ -316,26 +358,27 @@ func (v *Verifier) Verify(token string) (Identity, error) {
 	// RFC 7515 §4.1.11: extensions listed in "crit" must be understood, and
 	// we understand none.
 	if _, ok := tok.Header["crit"]; ok {
-		return Identity{}, errCritical
+		return Identity{}, "", time.Time{}, errCritical
 	}
 	if !saneDates(claims) {
-		return Identity{}, errClaims
+		return Identity{}, "", time.Time{}, errClaims
 	}
 	raw, ok := claims[v.subject]
 	if !ok || raw == nil || raw == "" {
-		return Identity{}, errMissingSub
+		return Identity{}, "", time.Time{}, errMissingSub
 	}
 	id, err := v.subjectOf(raw)
 	if err != nil || id == "" {
-		return Identity{}, errSubject
+		return Identity{}, "", time.Time{}, errSubject
 	}
-	if v.verified != nil {
-		v.verified(used)
+	exp, err := claims.GetExpirationTime()
+	if err != nil || exp == nil { // the parser requires exp; never reached
+		return Identity{}, "", time.Time{}, errMissingExpiry
 	}
 	return Identity{
 		UserID: id,
 		Admin:  hasScope(claims["scope"], v.adminScope) || hasScope(claims["scopes"], v.adminScope),
-	}, nil
+	}, used, exp.Add(v.leeway), nil
 }
 
 // tryPrevious reports whether an HMAC token failed on its signature alone
