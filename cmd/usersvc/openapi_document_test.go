@@ -390,6 +390,25 @@ func TestOpenAPIFieldRules(t *testing.T) {
 		{"/users/42/badges", "POST", `{"name":"` + long(101) + `"}`, false},
 		{"/users/42/badges", "POST", `{"name":"x","date_achieved":"yesterday"}`, false},
 		{"/users/42/badges", "POST", `{"name":"x","created_at":"2024-05-01T12:00:00Z"}`, false},
+		{"/users/42/goals", "POST", `{"title":"a","longest_streak":3}`, false},
+		{"/users/42/goals/1", "PUT", `{"last_check_in_on":"2024-05-01"}`, false},
+		{"/users/42/goals/1/check-ins", "POST", `{}`, true},
+		{"/users/42/goals/1/check-ins", "POST", `{"occurred_at":"2024-05-01T12:00:00+02:00","timezone":"America/Argentina/Buenos_Aires","minutes":1440,"note":"` + long(500) + `"}`, true},
+		{"/users/42/goals/1/check-ins", "POST", `{"minutes":null}`, true},
+		{"/users/42/goals/1/check-ins", "POST", `{"minutes":0}`, false},
+		{"/users/42/goals/1/check-ins", "POST", `{"minutes":1441}`, false},
+		{"/users/42/goals/1/check-ins", "POST", `{"note":"` + long(501) + `"}`, false},
+		{"/users/42/goals/1/check-ins", "POST", `{"note":null}`, false},
+		{"/users/42/goals/1/check-ins", "POST", `{"timezone":"+02:00"}`, false},
+		{"/users/42/goals/1/check-ins", "POST", `{"occurred_at":"today"}`, false},
+		{"/users/42/goals/1/check-ins", "POST", `{"streak_count":1}`, false},
+		{"/users/42/settings", "PUT", `{"timezone":"Europe/Berlin","day_start_hour":4}`, true},
+		{"/users/42/settings", "PUT", `{"day_start_hour":0}`, true},
+		{"/users/42/settings", "PUT", `{}`, false},
+		{"/users/42/settings", "PUT", `{"day_start_hour":5}`, false},
+		{"/users/42/settings", "PUT", `{"timezone":""}`, false},
+		{"/users/42/settings", "PUT", `{"timezone":"Europe//Berlin"}`, false},
+		{"/users/42/settings", "PUT", `{"timezone":null}`, false},
 	}
 	for _, tc := range cases {
 		err := spec.CheckRequestBody(tc.method, tc.target, "application/json; charset=utf-8", []byte(tc.body))
@@ -419,6 +438,13 @@ func TestOpenAPIFieldRules(t *testing.T) {
 		{"/users/42/goals/007", false},
 		{"/users/42/goals/9223372036854775808", false},
 		{"/users/42/goals/9223372036854775807", true},
+		{"/users/42/goals/1/check-ins?limit=5&cursor=abc", true},
+		{"/users/42/activity?type=goal.checked_in&limit=10", true},
+		{"/users/42/activity?type=goal.deleted", false},
+		{"/users/42/activity?type=", false},
+		{"/users/42/activity/calendar?from=2024-01-01&to=2024-12-31", true},
+		{"/users/42/activity/calendar?from=2024-1-1", false},
+		{"/users/42/activity/calendar.svg?to=2024-02-30", false},
 	}
 	for _, tc := range params {
 		err := spec.CheckParameters("GET", tc.target, nil)

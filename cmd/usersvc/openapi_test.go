@@ -542,8 +542,13 @@ func TestOpenAPIResponses(t *testing.T) {
 		call{method: "GET", target: gi, want: 404},
 		call{method: "DELETE", target: gi, token: ada, want: 404},
 	)
-	// The profile counts what the session left.
-	s.run(call{method: "GET", target: "/users/me", token: ada, want: 200})
+	s.tracker(ada, bob, admin, expired)
+
+	// The profile counts what the session left (streaks and settings included).
+	s.run(
+		call{method: "GET", target: "/users/me", token: ada, want: 200},
+		call{method: "GET", target: "/users/ada", want: 200},
+	)
 
 	// 429: a client over the rate limit.
 	limited := newSession(t, spec, seen, func(c *config.Config) { c.RateLimitPerMinute = 2 })
@@ -573,6 +578,14 @@ func TestOpenAPIResponses(t *testing.T) {
 		call{method: "GET", target: "/users/ada/goals/1", want: 503},
 		call{method: "PUT", target: "/users/ada/goals/1", token: admin, body: map[string]any{"title": "a"}, want: 503},
 		call{method: "DELETE", target: "/users/ada/goals/1", token: admin, want: 503},
+		call{method: "GET", target: "/users/ada/settings", token: admin, want: 503},
+		call{method: "PUT", target: "/users/ada/settings", token: admin, body: map[string]any{"day_start_hour": 1}, want: 503},
+		call{method: "POST", target: "/users/ada/goals/1/check-ins", token: admin, body: map[string]any{}, want: 503},
+		call{method: "GET", target: "/users/ada/goals/1/check-ins", want: 503},
+		call{method: "DELETE", target: "/users/ada/goals/1/check-ins/1", token: admin, want: 503},
+		call{method: "GET", target: "/users/ada/activity", want: 503},
+		call{method: "GET", target: "/users/ada/activity/calendar", want: 503},
+		call{method: "GET", target: "/users/ada/activity/calendar.svg", want: 503},
 		call{method: "GET", target: "/openapi.json", want: 200},
 	)
 
@@ -596,6 +609,189 @@ func TestOpenAPIResponses(t *testing.T) {
 	}
 	sort.Strings(unseen)
 	t.Logf("documented but not exercised: %s", strings.Join(unseen, "; "))
+}
+
+// tracker drives the learning tracker (issue 10): settings, check-ins with
+// their streaks, the activity feed and the calendar. It leaves ada's
+// settings at UTC and day start 0.
+func (s *session) tracker(ada, bob, admin, expired string) {
+	t := s.t
+	t.Helper()
+	long := func(n int) string { return strings.Repeat("é", n) }
+
+	// Settings: owner or admin, private.
+	settings := "/users/ada/settings"
+	s.run(
+		call{method: "GET", target: settings, token: ada, want: 200},
+		call{method: "GET", target: settings, token: admin, want: 200},
+		call{method: "GET", target: settings, want: 401},
+		call{method: "GET", target: settings, token: expired, want: 401},
+		call{method: "GET", target: settings, token: bob, want: 403},
+		call{method: "GET", target: "/users/-x/settings", token: admin, want: 400, badParams: true},
+		call{method: "GET", target: "/users/ghost/settings", token: admin, want: 404},
+		call{method: "PUT", target: settings, token: ada, want: 200, body: map[string]any{"timezone": "America/Argentina/Buenos_Aires", "day_start_hour": 4}},
+		call{method: "PUT", target: settings, token: admin, want: 200, body: map[string]any{"day_start_hour": 0}},
+		call{method: "PUT", target: settings, token: ada, want: 200, body: map[string]any{"timezone": "  UTC  "}},
+		// 422.
+		call{method: "PUT", target: settings, token: ada, want: 422, body: map[string]any{}},
+		call{method: "PUT", target: settings, token: ada, want: 422, body: map[string]any{"timezone": nil}},
+		call{method: "PUT", target: settings, token: ada, want: 422, body: map[string]any{"timezone": ""}},
+		call{method: "PUT", target: settings, token: ada, want: 422, body: map[string]any{"timezone": "+02:00"}},
+		call{method: "PUT", target: settings, token: ada, want: 422, body: map[string]any{"timezone": "Europe//Berlin"}},
+		call{method: "PUT", target: settings, token: ada, want: 422, body: map[string]any{"timezone": "Mars/Olympus"},
+			schemaBlind: "a well-formed name the zone database does not hold"},
+		call{method: "PUT", target: settings, token: ada, want: 422, body: map[string]any{"timezone": "Local"},
+			schemaBlind: "a file of the zone database that is not a zone"},
+		call{method: "PUT", target: settings, token: ada, want: 422, body: map[string]any{"day_start_hour": 5}},
+		call{method: "PUT", target: settings, token: ada, want: 422, body: map[string]any{"day_start_hour": -1}},
+		call{method: "PUT", target: settings, token: ada, want: 422, body: map[string]any{"day_start_hour": "1"}},
+		call{method: "PUT", target: settings, token: ada, want: 422, body: map[string]any{"day_start_hour": nil}},
+		call{method: "PUT", target: settings, token: ada, want: 422, body: map[string]any{"colour": "red"}},
+		call{method: "PUT", target: settings, token: ada, want: 422, body: `{"day_start_hour":1,"day_start_hour":2}`},
+		// 400, 415, 401, 403, 404, 405.
+		call{method: "PUT", target: settings, token: ada, want: 400, body: `{"timezone":`},
+		call{method: "PUT", target: settings, token: ada, want: 400, body: `["UTC"]`},
+		call{method: "PUT", target: settings, token: ada, want: 415, body: `{"timezone":"UTC"}`, contentType: "text/plain"},
+		call{method: "PUT", target: settings, want: 401, body: map[string]any{"timezone": "UTC"}},
+		call{method: "PUT", target: settings, token: bob, want: 403, body: map[string]any{"timezone": "UTC"}},
+		call{method: "PUT", target: "/users/ghost/settings", token: admin, want: 404, body: map[string]any{"timezone": "UTC"}},
+		call{method: "DELETE", target: settings, token: ada, want: 405},
+	)
+
+	// Check-ins: on a not-started goal (it moves to in-progress) and on a completed one (409).
+	var goal struct {
+		ID int64 `json:"id"`
+	}
+	s.do(call{method: "POST", target: "/users/ada/goals", token: ada, want: 201, body: map[string]any{"title": "Practice", "status": "not-started", "streak_count": 2}}).JSON(t, &goal)
+	gi := fmt.Sprintf("/users/ada/goals/%d", goal.ID)
+	checkIns := gi + "/check-ins"
+	var done struct {
+		ID int64 `json:"id"`
+	}
+	s.do(call{method: "POST", target: "/users/ada/goals", token: ada, want: 201, body: map[string]any{"title": "Done", "status": "completed"}}).JSON(t, &done)
+	var first struct {
+		ID int64 `json:"id"`
+	}
+	s.do(call{method: "POST", target: checkIns, token: ada, want: 201, body: map[string]any{}}).JSON(t, &first)
+	hourAgo := time.Now().Add(-time.Hour).Format(time.RFC3339Nano)
+	s.run(
+		call{method: "POST", target: checkIns, token: ada, want: 201, body: map[string]any{"minutes": 25, "note": "  chapter 3  ", "timezone": "Europe/Berlin"}},
+		call{method: "POST", target: checkIns, token: ada, want: 201, body: map[string]any{"minutes": nil, "occurred_at": hourAgo, "note": long(500)}},
+		call{method: "POST", target: checkIns, token: admin, want: 201, body: map[string]any{"occurred_at": "2020-01-01T10:00:00Z", "minutes": 1440}},
+		// 422.
+		call{method: "POST", target: checkIns, token: ada, want: 422, body: map[string]any{"minutes": 0}},
+		call{method: "POST", target: checkIns, token: ada, want: 422, body: map[string]any{"minutes": 1441}},
+		call{method: "POST", target: checkIns, token: ada, want: 422, body: map[string]any{"minutes": "5"}},
+		call{method: "POST", target: checkIns, token: ada, want: 422, body: `{"minutes":2.0}`,
+			schemaBlind: "JSON Schema counts 2.0 as an integer; the API wants integers written without a fraction"},
+		call{method: "POST", target: checkIns, token: ada, want: 422, body: map[string]any{"note": long(501)}},
+		call{method: "POST", target: checkIns, token: ada, want: 422, body: map[string]any{"note": nil}},
+		call{method: "POST", target: checkIns, token: ada, want: 422, body: map[string]any{"note": "a\u0000b"}},
+		call{method: "POST", target: checkIns, token: ada, want: 422, body: map[string]any{"timezone": nil}},
+		call{method: "POST", target: checkIns, token: ada, want: 422, body: map[string]any{"timezone": "+02:00"}},
+		call{method: "POST", target: checkIns, token: ada, want: 422, body: map[string]any{"timezone": "Nowhere/Land"},
+			schemaBlind: "a well-formed name the zone database does not hold"},
+		call{method: "POST", target: checkIns, token: ada, want: 422, body: map[string]any{"occurred_at": "yesterday"}},
+		call{method: "POST", target: checkIns, token: ada, want: 422, body: map[string]any{"occurred_at": nil}},
+		call{method: "POST", target: checkIns, token: ada, want: 422, body: map[string]any{"occurred_at": "2999-01-01T00:00:00Z"},
+			schemaBlind: "not in the future"},
+		call{method: "POST", target: checkIns, token: ada, want: 422, body: map[string]any{"occurred_at": "2020-01-01T10:00:00Z"},
+			schemaBlind: "an owner records today and yesterday only"},
+		call{method: "POST", target: checkIns, token: ada, want: 422, body: map[string]any{"streak_count": 3}},
+		call{method: "POST", target: checkIns, token: ada, want: 422, body: map[string]any{"local_date": "2024-01-01"}},
+		call{method: "POST", target: checkIns, token: ada, want: 422, body: map[string]any{"colour": "red"}},
+		call{method: "POST", target: checkIns, token: ada, want: 422, body: `{"note":"a","note":"b"}`},
+		// 400, 415, 401, 403, 404, 409, 405.
+		call{method: "POST", target: checkIns, token: ada, want: 400, body: ""},
+		call{method: "POST", target: checkIns, token: ada, want: 400, body: `{"note":`},
+		call{method: "POST", target: checkIns, token: ada, want: 400, body: `[]`},
+		call{method: "POST", target: checkIns, token: ada, want: 415, body: `{}`, contentType: "text/plain"},
+		call{method: "POST", target: checkIns, want: 401, body: map[string]any{}},
+		call{method: "POST", target: checkIns, token: expired, want: 401, body: map[string]any{}},
+		call{method: "POST", target: checkIns, token: bob, want: 403, body: map[string]any{}},
+		call{method: "POST", target: "/users/ada/goals/0/check-ins", token: ada, want: 400, body: map[string]any{}, badParams: true},
+		call{method: "POST", target: "/users/ada/goals/999999/check-ins", token: ada, want: 404, body: map[string]any{}},
+		call{method: "POST", target: "/users/ada/goals/999999/check-ins", token: ada, want: 404, body: map[string]any{"minutes": 0}},
+		call{method: "POST", target: "/users/ghost/goals/1/check-ins", token: admin, want: 404, body: map[string]any{}},
+		call{method: "POST", target: fmt.Sprintf("/users/ada/goals/%d/check-ins", done.ID), token: ada, want: 409, body: map[string]any{"note": "too late"}},
+		call{method: "PUT", target: checkIns, token: ada, want: 405, body: map[string]any{}},
+		// The goal now derives its streak: writing it is 422, a rule JSON Schema cannot see.
+		call{method: "GET", target: gi, want: 200},
+		call{method: "PUT", target: gi, token: ada, want: 422, body: map[string]any{"streak_count": 9},
+			schemaBlind: "streak_count is writable only while the goal has no check-in"},
+		call{method: "PUT", target: gi, token: ada, want: 200, body: map[string]any{"title": "Practice daily"}},
+	)
+	s.run(
+		call{method: "GET", target: checkIns, want: 200},
+		call{method: "HEAD", target: checkIns, want: 200},
+		call{method: "GET", target: checkIns + "?limit=0", want: 400, badParams: true},
+		call{method: "GET", target: checkIns + "?cursor=zzz", want: 400},
+		call{method: "GET", target: "/users/ada/goals/abc/check-ins", want: 400, badParams: true},
+		call{method: "GET", target: "/users/ada/goals/999999/check-ins", want: 404},
+		call{method: "GET", target: fmt.Sprintf("/users/bob/goals/%d/check-ins", goal.ID), want: 404},
+		call{method: "GET", target: "/users/nobody/goals/1/check-ins", want: 404},
+	)
+	s.walk(checkIns+"?limit=1", 4)
+	item := fmt.Sprintf("%s/%d", checkIns, first.ID)
+	s.run(
+		call{method: "DELETE", target: item, want: 401},
+		call{method: "DELETE", target: item, token: bob, want: 403},
+		call{method: "DELETE", target: checkIns + "/abc", token: ada, want: 400, badParams: true},
+		call{method: "DELETE", target: checkIns + "/999999", token: ada, want: 404},
+		call{method: "DELETE", target: fmt.Sprintf("/users/ada/goals/%d/check-ins/%d", done.ID, first.ID), token: ada, want: 404},
+		call{method: "GET", target: item, want: 405},
+		call{method: "DELETE", target: item, token: ada, want: 204},
+		call{method: "DELETE", target: item, token: ada, want: 404},
+	)
+
+	// The activity feed and the calendar: public.
+	feed := "/users/ada/activity"
+	s.run(
+		call{method: "GET", target: feed, want: 200},
+		call{method: "HEAD", target: feed, want: 200},
+		call{method: "GET", target: feed + "?type=goal.checked_in&limit=100", want: 200},
+		call{method: "GET", target: feed + "?type=goal.completed", want: 200},
+		call{method: "GET", target: "/users/bob/activity", want: 200},
+		call{method: "GET", target: feed + "?type=", want: 400, badParams: true},
+		call{method: "GET", target: feed + "?type=goal.deleted", want: 400, badParams: true},
+		call{method: "GET", target: feed + "?type=goal.created&type=goal.completed", want: 400},
+		call{method: "GET", target: feed + "?limit=101", want: 400, badParams: true},
+		call{method: "GET", target: feed + "?cursor=zzz", want: 400},
+		call{method: "GET", target: "/users/-x/activity", want: 400, badParams: true},
+		call{method: "GET", target: "/users/nobody/activity", want: 404},
+		call{method: "POST", target: feed, token: ada, body: map[string]any{}, want: 405},
+	)
+	s.walk(feed+"?type=badge.awarded&limit=1", 3)
+	calendar := feed + "/calendar"
+	recent := time.Now().UTC().AddDate(0, 0, -10).Format(time.DateOnly)
+	s.run(
+		call{method: "GET", target: calendar, want: 200},
+		call{method: "HEAD", target: calendar, want: 200},
+		call{method: "GET", target: calendar + "?from=" + recent, want: 200},
+		call{method: "GET", target: calendar + "?from=2020-01-01&to=2020-01-31", want: 200},
+		call{method: "GET", target: calendar + "?to=2020-01-01", want: 200},
+		call{method: "GET", target: calendar + "?from=2099-01-01&to=2099-01-01", want: 200},
+		call{method: "GET", target: "/users/bob/activity/calendar", want: 200},
+		call{method: "GET", target: calendar + "?from=", want: 400, badParams: true},
+		call{method: "GET", target: calendar + "?from=2020-1-1", want: 400, badParams: true},
+		call{method: "GET", target: calendar + "?to=yesterday", want: 400, badParams: true},
+		call{method: "GET", target: calendar + "?from=2020-02-01&to=2020-01-01", want: 400},
+		call{method: "GET", target: calendar + "?from=2020-01-01&to=2021-01-02", want: 400},
+		call{method: "GET", target: calendar + "?from=2020-01-01&from=2020-01-02", want: 400},
+		call{method: "GET", target: "/users/nobody/activity/calendar", want: 404},
+		call{method: "DELETE", target: calendar, token: ada, want: 405},
+	)
+	svg := calendar + ".svg"
+	etag := s.do(call{method: "GET", target: svg, want: 200}).Header.Get("ETag")
+	s.run(
+		call{method: "HEAD", target: svg, want: 200},
+		call{method: "GET", target: svg + "?from=2020-01-01&to=2020-03-31", want: 200},
+		call{method: "GET", target: svg, header: map[string]string{"If-None-Match": etag}, want: 304},
+		call{method: "GET", target: svg + "?to=2020-13-01", want: 400, badParams: true},
+		call{method: "GET", target: svg + "?from=2020-02-01&to=2020-01-01", want: 400},
+		call{method: "GET", target: "/users/nobody/activity/calendar.svg", want: 404},
+		call{method: "PUT", target: svg, token: ada, body: map[string]any{}, want: 405},
+	)
 }
 
 // walk follows the next links of a list from first, expecting total items.

@@ -7,10 +7,12 @@ import (
 	"go.uber.org/fx"
 
 	"usersvc/platform/httpserver"
+	"usersvc/platform/openapi"
 )
 
 // Module registers the feed and calendar routes.
 var Module = fx.Module("activity",
 	fx.Provide(fx.Private, NewStore),
+	fx.Provide(openapi.AsFragment(Fragment)),
 	fx.Provide(httpserver.AsRoutes(NewRoutes)),
 )

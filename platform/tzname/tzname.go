@@ -11,6 +11,9 @@ import (
 	"time"
 )
 
+// MaxLen is the longest name accepted, in bytes.
+const MaxLen = 64
+
 // ErrZone is the answer for anything that is not an IANA zone name.
 var ErrZone = errors.New("must be an IANA time zone name such as Europe/Berlin or UTC")
 
@@ -38,7 +41,7 @@ var notZones = map[string]bool{"Local": true, "localtime": true, "posixrules": t
 // wellFormed: segments of letters, digits, '_', '-' and '+', separated by
 // single slashes, the first a letter; no alias trees of the database.
 func wellFormed(name string) bool {
-	if name == "" || len(name) > 64 || notZones[name] ||
+	if name == "" || len(name) > MaxLen || notZones[name] ||
 		strings.HasPrefix(name, "posix/") || strings.HasPrefix(name, "right/") {
 		return false
 	}
