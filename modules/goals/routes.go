@@ -229,7 +229,7 @@ func decodeCheckIn(b *httpserver.Body, now time.Time) (NewCheckIn, error) {
 			nc.OccurredAt = &t
 		}
 	}
-	if v, ok := b.Text("timezone", 1, 64); ok {
+	if v, ok := b.Text("timezone", 1, tzname.MaxLen); ok {
 		if _, err := tzname.Load(v); err != nil {
 			b.Fail("timezone", err.Error())
 		} else {

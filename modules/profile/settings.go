@@ -36,7 +36,7 @@ func (s *Settings) AppendJSON(b []byte) []byte {
 // IANA zone name, an hour of 0–4.
 func decodeSettingsPatch(b *httpserver.Body) (SettingsPatch, error) {
 	var p SettingsPatch
-	if v, ok := b.Text("timezone", 1, 64); ok {
+	if v, ok := b.Text("timezone", 1, tzname.MaxLen); ok {
 		if _, err := tzname.Load(v); err != nil {
 			b.Fail("timezone", err.Error())
 		} else {
