@@ -3,6 +3,7 @@ package main
 import (
 	"github.com/spf13/cobra"
 
+	"usersvc/modules/outbox"
 	"usersvc/platform/amqp"
 	"usersvc/platform/config"
 )
@@ -16,7 +17,9 @@ func newConsumeCmd(e env) *cobra.Command {
 		Long: `Consume auth-service events from RabbitMQ.
 
 Declares the topology (exchange RABBITMQ_EXCHANGE, quorum queue RABBITMQ_QUEUE,
-dead-letter queue <queue>.dlq), applies user lifecycle events, reconnects by
+dead-letter queue <queue>.dlq), applies user lifecycle events, publishes
+usersvc's own events from the outbox to USERSVC_EVENTS_EXCHANGE (one
+process at a time), reconnects by
 itself after broker or database restarts, and on SIGTERM finishes the messages
 in hand within 25 s and exits 0. See docs/events.md.`,
 		Args: cobra.NoArgs,
@@ -25,7 +28,7 @@ in hand within 25 s and exits 0. See docs/events.md.`,
 			if err != nil {
 				return err
 			}
-			return runApp(cmd.Context(), cfg, amqp.Module, features)
+			return runApp(cmd.Context(), cfg, amqp.Module, features, outbox.RelayModule)
 		},
 	}
 }

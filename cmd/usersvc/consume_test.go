@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -11,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	amqp091 "github.com/rabbitmq/amqp091-go"
 
 	"usersvc/internal/testkit/amqptest"
 	"usersvc/internal/testkit/pgtest"
@@ -27,13 +30,15 @@ func TestConsumeDrainsOnSIGTERM(t *testing.T) {
 	brokerURL := amqptest.URL(t)
 	topo := amqptest.Topology(t, brokerURL)
 	addr := freePort(t)
+	eventsExchange := "test.usersvc.events." + amqptest.Suffix()
 
 	cmd := exec.Command(binary, "consume")
 	cmd.Dir = t.TempDir() // no stray .env
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(),
 		"DATABASE_URL=" + db, "RABBITMQ_URL=" + brokerURL,
 		"RABBITMQ_EXCHANGE=" + topo.Exchange, "RABBITMQ_QUEUE=" + topo.Queue, "RABBITMQ_PREFETCH=100",
-		"CONSUMER_HEALTH_ADDR=" + addr, "DATABASE_POOL_SIZE=4", "DATABASE_MAX_OVERFLOW=4"}
+		"CONSUMER_HEALTH_ADDR=" + addr, "DATABASE_POOL_SIZE=4", "DATABASE_MAX_OVERFLOW=4",
+		"USERSVC_EVENTS_EXCHANGE=" + eventsExchange}
 	logs := &syncBuffer{}
 	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
@@ -43,6 +48,7 @@ func TestConsumeDrainsOnSIGTERM(t *testing.T) {
 	go func() { exited <- cmd.Wait() }()
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
 	waitReady(t, "http://"+addr+"/ready", logs)
+	checkRelayReported(t, addr, brokerURL, eventsExchange)
 
 	msgs := make([]amqptest.Message, total)
 	for i := range msgs {
@@ -141,5 +147,36 @@ func waitReady(t *testing.T, url string, logs *syncBuffer) {
 	})
 	if err != nil {
 		t.Fatalf("consume never became ready:\n%s", logs.String())
+	}
+}
+
+// checkRelayReported: consume declared the events exchange and reports its
+// outbox relay on /ready and /metrics.
+func checkRelayReported(t *testing.T, addr, brokerURL, exchange string) {
+	t.Helper()
+	conn, err := amqp091.Dial(brokerURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.ExchangeDeclarePassive(exchange, "topic", true, false, false, false, nil); err != nil {
+		t.Errorf("consume did not declare %s: %v", exchange, err)
+	} else {
+		_ = ch.ExchangeDelete(exchange, false, false)
+	}
+	for path, want := range map[string]string{"/ready": `"outbox":"ok"`, "/metrics": "outbox_backlog 0"} {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(body), want) {
+			t.Errorf("%s lacks %s:\n%s", path, want, body)
+		}
 	}
 }

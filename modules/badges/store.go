@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"usersvc/modules/activity"
+	"usersvc/modules/outbox"
 	"usersvc/platform/database"
 	"usersvc/platform/errs"
 	"usersvc/platform/page"
@@ -175,8 +176,11 @@ func (s *Store) Create(ctx context.Context, nb NewBadge) (Badge, error) {
 		}
 		// The feed's record of the award commits with it.
 		id := b.ID
-		return activity.Record(ctx, tx, activity.Item{UserID: b.UserID, Type: activity.BadgeAwarded,
-			OccurredAt: b.DateAchieved, BadgeID: &id, Title: b.Name})
+		if err := activity.Record(ctx, tx, activity.Item{UserID: b.UserID, Type: activity.BadgeAwarded,
+			OccurredAt: b.DateAchieved, BadgeID: &id, Title: b.Name}); err != nil {
+			return err
+		}
+		return outbox.Record(ctx, tx, outbox.Object(outbox.BadgeAwarded, b.UserID, "badge", b.AppendJSON(nil)))
 	})
 	var pgErr *pgconn.PgError
 	switch {

@@ -10,6 +10,7 @@ import (
 
 	"usersvc/modules/activity"
 	"usersvc/modules/goals/streak"
+	"usersvc/modules/outbox"
 	"usersvc/platform/database"
 	"usersvc/platform/errs"
 	"usersvc/platform/page"
@@ -125,6 +126,8 @@ func (s *Store) CheckIn(ctx context.Context, userID string, goalID int64, nc New
 		reads := &pgx.Batch{}
 		reads.Queue(lockUserStreakSQL, userID)
 		reads.Queue(nextCheckInIDSQL).QueryRow(func(row pgx.Row) error { return row.Scan(&c.ID) })
+		// The transaction's now(), which the insert gives created_at, for the event.
+		reads.Queue(`SELECT now()`).QueryRow(func(row pgx.Row) error { return row.Scan(&c.CreatedAt) })
 		queueDays(reads, goalDaysSQL, goalID, &goalDays)
 		queueDays(reads, userDaysSQL, userID, &userDays)
 		if err := tx.SendBatch(ctx, reads).Close(); err != nil {
@@ -148,6 +151,7 @@ func (s *Store) CheckIn(ctx context.Context, userID string, goalID int64, nc New
 			UserID: userID, Type: activity.GoalCheckedIn, OccurredAt: c.OccurredAt, GoalID: &goalID, CheckInID: &id,
 			Title: g.title, Streak: &streakNow, LocalDate: &local, Minutes: c.Minutes,
 		})
+		outbox.Queue(writes, outbox.Object(outbox.GoalCheckedIn, userID, "check_in", c.AppendJSON(nil)))
 		return tx.SendBatch(ctx, writes).Close()
 	})
 	return c, database.Classify(err)
@@ -182,7 +186,15 @@ func (s *Store) DeleteCheckIn(ctx context.Context, userID string, goalID, checkI
 		if _, err := updateGoalStreak(ctx, tx, goalID, g.base, false); err != nil {
 			return err
 		}
-		return updateUserStreak(ctx, tx, userID)
+		if err := updateUserStreak(ctx, tx, userID); err != nil {
+			return err
+		}
+		// The goal's streak changed: goal.updated with the goal as it is now.
+		after, err := scanNullableGoal(tx.QueryRow(ctx, getSQL, goalID, userID), userID)
+		if err != nil {
+			return err
+		}
+		return outbox.Record(ctx, tx, goalEvent(outbox.GoalUpdated, &after))
 	})
 	return database.Classify(err)
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"usersvc/modules/activity"
+	"usersvc/modules/outbox"
 	"usersvc/platform/database"
 	"usersvc/platform/errs"
 	"usersvc/platform/page"
@@ -214,6 +215,9 @@ func (s *Store) Create(ctx context.Context, g Goal) (Goal, error) {
 		if err := activity.Record(ctx, tx, goalItem(&out, activity.GoalCreated, out.CreatedAt)); err != nil {
 			return err
 		}
+		if err := outbox.Record(ctx, tx, goalEvent(outbox.GoalCreated, &out)); err != nil {
+			return err
+		}
 		return recordCompletion(ctx, tx, &out)
 	})
 	return out, database.Classify(err)
@@ -225,7 +229,15 @@ func recordCompletion(ctx context.Context, tx pgx.Tx, g *Goal) error {
 	if g.Status != StatusCompleted || g.CompletedAt == nil || !g.CompletedAt.Equal(g.UpdatedAt) {
 		return nil
 	}
-	return activity.Record(ctx, tx, goalItem(g, activity.GoalCompleted, *g.CompletedAt))
+	if err := activity.Record(ctx, tx, goalItem(g, activity.GoalCompleted, *g.CompletedAt)); err != nil {
+		return err
+	}
+	return outbox.Record(ctx, tx, goalEvent(outbox.GoalCompleted, g))
+}
+
+// goalEvent is the event of a change to g, carrying g as the API returns it.
+func goalEvent(key string, g *Goal) outbox.Event {
+	return outbox.Object(key, g.UserID, "goal", g.AppendJSON(nil))
 }
 
 func goalItem(g *Goal, typ string, at time.Time) activity.Item {
@@ -274,6 +286,9 @@ func (s *Store) Update(ctx context.Context, userID string, id int64, p Patch, pr
 		if err != nil {
 			return err
 		}
+		if err := outbox.Record(ctx, tx, goalEvent(outbox.GoalUpdated, &g)); err != nil {
+			return err
+		}
 		return recordCompletion(ctx, tx, &g)
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -295,6 +310,9 @@ func (s *Store) Delete(ctx context.Context, userID string, id int64, pre Precond
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		var hadCheckIns bool
 		if err := tx.QueryRow(ctx, deleteSQL, id, userID, versions).Scan(&hadCheckIns); err != nil {
+			return err
+		}
+		if err := outbox.Record(ctx, tx, outbox.Deleted(userID, id)); err != nil {
 			return err
 		}
 		if !hadCheckIns {

@@ -47,6 +47,8 @@ type HookParams struct {
 	Registry  *prometheus.Registry
 	Pool      *database.Pool
 	Consumer  *Consumer
+	// Checks are other parts' readiness, reported beside the consumer's.
+	Checks []httpserver.Check `group:"readiness"`
 }
 
 // Hook starts the probe server and the consumer; on stop it drains the
@@ -56,10 +58,10 @@ func Hook(p HookParams) error {
 		Name:     "consumer",
 		Addr:     p.Config.ConsumerHealthAddr,
 		Registry: p.Registry,
-		Checks: []httpserver.Check{
+		Checks: append([]httpserver.Check{
 			{Name: "database", Run: func(ctx context.Context) error { return p.Pool.Ping(ctx, 2*time.Second) }},
 			{Name: "rabbitmq", Run: p.Consumer.Ready},
-		},
+		}, p.Checks...),
 	})
 	if err != nil {
 		return err

@@ -51,6 +51,8 @@ type Config struct {
 	RabbitMQExchange string
 	RabbitMQQueue    string
 	RabbitMQPrefetch int
+	// EventsExchange is where `consume` publishes usersvc's own events.
+	EventsExchange string
 
 	LogLevel  string
 	LogFormat string

@@ -47,6 +47,7 @@ var settings = []setting{
 	{"RABBITMQ_EXCHANGE", "auth.events", "topic exchange of auth-service events", nonEmpty(func(c *Config) *string { return &c.RabbitMQExchange })},
 	{"RABBITMQ_QUEUE", "user-service.auth-events", "queue the consumer reads", nonEmpty(func(c *Config) *string { return &c.RabbitMQQueue })},
 	{"RABBITMQ_PREFETCH", "100", "unacknowledged deliveries in hand", integer(func(c *Config) *int { return &c.RabbitMQPrefetch }, 1, 65535)},
+	{"USERSVC_EVENTS_EXCHANGE", "usersvc.events", "topic exchange usersvc publishes its events to", nonEmpty(func(c *Config) *string { return &c.EventsExchange })},
 	{"SHUTDOWN_DELAY", "0s", "how long serve keeps serving after SIGTERM, /ready at 503, before closing its listener", duration(func(c *Config) *time.Duration { return &c.ShutdownDelay }, 0, MaxShutdownDelay)},
 	{"LOG_LEVEL", "info", "debug, info, warn or error", oneOf(func(c *Config) *string { return &c.LogLevel }, "debug", "info", "warn", "error")},
 	{"LOG_FORMAT", "", "json or console (default json; console when APP_ENV=development)", oneOf(func(c *Config) *string { return &c.LogFormat }, "", "json", "console")},

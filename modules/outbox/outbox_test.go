@@ -1,0 +1,488 @@
+package outbox_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	amqp091 "github.com/rabbitmq/amqp091-go"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"usersvc/internal/testkit/amqptest"
+	"usersvc/internal/testkit/apptest"
+	"usersvc/modules/activity"
+	"usersvc/modules/authref"
+	"usersvc/modules/badges"
+	"usersvc/modules/goals"
+	"usersvc/modules/outbox"
+	"usersvc/modules/profile"
+	"usersvc/platform/amqp"
+)
+
+// received is one message as a real consumer read it.
+type received struct {
+	Key   string
+	Props amqp091.Delivery
+	Env   map[string]json.RawMessage
+	Body  []byte
+}
+
+// sink is a durable queue bound to every key of the exchange, read by a
+// consumer that reconnects after a broker restart.
+type sink struct {
+	mu   sync.Mutex
+	msgs []received
+}
+
+func newSink(t *testing.T, brokerURL, exchange string) *sink {
+	t.Helper()
+	queue := "test.outbox." + amqptest.Suffix()
+	s := &sink{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	ready := make(chan struct{})
+	var once sync.Once
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			s.consume(ctx, brokerURL, exchange, queue, func() { once.Do(func() { close(ready) }) })
+			time.Sleep(200 * time.Millisecond)
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		if conn, err := amqp091.Dial(brokerURL); err == nil {
+			if ch, err := conn.Channel(); err == nil {
+				_, _ = ch.QueueDelete(queue, false, false, false)
+				_ = ch.ExchangeDelete(exchange, false, false)
+			}
+			_ = conn.Close()
+		}
+	})
+	select {
+	case <-ready:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the test consumer never connected")
+	}
+	return s
+}
+
+func (s *sink) consume(ctx context.Context, url, exchange, queue string, ready func()) {
+	conn, err := amqp091.Dial(url)
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		return
+	}
+	if ch.ExchangeDeclare(exchange, "topic", true, false, false, false, nil) != nil {
+		return
+	}
+	if _, err := ch.QueueDeclare(queue, true, false, false, false, nil); err != nil {
+		return
+	}
+	if ch.QueueBind(queue, "#", exchange, false, nil) != nil {
+		return
+	}
+	deliveries, err := ch.Consume(queue, "", false, false, false, false, nil)
+	if err != nil {
+		return
+	}
+	ready()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case d, ok := <-deliveries:
+			if !ok {
+				return
+			}
+			var env map[string]json.RawMessage
+			_ = json.Unmarshal(d.Body, &env)
+			s.mu.Lock()
+			s.msgs = append(s.msgs, received{Key: d.RoutingKey, Props: d, Env: env, Body: d.Body})
+			s.mu.Unlock()
+			_ = d.Ack(false)
+		}
+	}
+}
+
+func (s *sink) all() []received {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]received(nil), s.msgs...)
+}
+
+// unique is what arrived, one per event_id, in arrival order.
+func (s *sink) unique() []received {
+	seen := map[string]bool{}
+	var out []received
+	for _, m := range s.all() {
+		if id := m.Props.MessageId; !seen[id] {
+			seen[id] = true
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func (s *sink) waitFor(t *testing.T, n int, within time.Duration) []received {
+	t.Helper()
+	if err := amqptest.Eventually(within, 20*time.Millisecond, func() bool { return len(s.unique()) >= n }); err != nil {
+		t.Fatalf("%d distinct events arrived, want %d", len(s.unique()), n)
+	}
+	return s.unique()
+}
+
+func newApp(t *testing.T) *apptest.App {
+	t.Helper()
+	return apptest.New(t, nil, authref.Module, profile.Module, badges.Module, goals.Module, activity.Module)
+}
+
+// startRelay runs a relay on the app's database until the test ends (or stop).
+func startRelay(t *testing.T, app *apptest.App, brokerURL, exchange string) (relay *outbox.Relay, stop func()) {
+	t.Helper()
+	cfg, err := pgx.ParseConfig(app.DBURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	relay = outbox.NewRelay(cfg, amqp.NewPublisher(brokerURL, exchange), outbox.NewMetrics(prometheus.NewRegistry()),
+		zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), outbox.Options{Poll: 200 * time.Millisecond, LockRetry: 500 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); relay.Run(ctx) }()
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
+	return relay, stop
+}
+
+func mustDo(t *testing.T, app *apptest.App, status int, method, path string, body any, opts ...apptest.Option) apptest.Response {
+	t.Helper()
+	r := app.Do(method, path, body, opts...)
+	if r.Status != status {
+		t.Fatalf("%s %s: %d %s, want %d", method, path, r.Status, r.Body, status)
+	}
+	return r
+}
+
+func TestEveryEventTypeWithItsEnvelope(t *testing.T) {
+	t.Parallel()
+	brokerURL := amqptest.URL(t)
+	exchange := "test.usersvc.events." + amqptest.Suffix()
+	app := newApp(t)
+	s := newSink(t, brokerURL, exchange)
+	startRelay(t, app, brokerURL, exchange)
+
+	owner := apptest.Bearer(apptest.Token(t, "42", nil))
+	admin := apptest.Bearer(apptest.AdminToken(t))
+	badge := mustDo(t, app, 201, "POST", "/users/42/badges", map[string]any{"name": "First Steps"}, owner)
+	goal := mustDo(t, app, 201, "POST", "/users/42/goals", map[string]any{"title": "Learn Go"}, owner)
+	var g struct{ ID int64 }
+	goal.JSON(t, &g)
+	path := fmt.Sprintf("/users/42/goals/%d", g.ID)
+	updated := mustDo(t, app, 200, "PUT", path, map[string]any{"title": "Learn Go well"}, admin) // an admin's change: the owner is still 42
+	checkIn := mustDo(t, app, 201, "POST", path+"/check-ins", map[string]any{"minutes": 25}, owner)
+	var c struct{ ID int64 }
+	checkIn.JSON(t, &c)
+	mustDo(t, app, 204, "DELETE", fmt.Sprintf("%s/check-ins/%d", path, c.ID), nil, owner)
+	afterDelete := mustDo(t, app, 200, "GET", path, nil)
+	completed := mustDo(t, app, 201, "POST", "/users/42/goals", map[string]any{"title": "Done", "status": "completed"}, owner)
+	completedPut := mustDo(t, app, 200, "PUT", path, map[string]any{"status": "completed"}, owner)
+	mustDo(t, app, 204, "DELETE", path, nil, owner)
+
+	// Failures send nothing.
+	apptest.ExpectProblem(t, app.Do("POST", "/users/42/badges", map[string]any{"name": "first steps"}, owner), 409)
+	apptest.ExpectProblem(t, app.Do("POST", "/users/42/goals", map[string]any{"title": ""}, owner), 422)
+	apptest.ExpectProblem(t, app.Do("PUT", path, map[string]any{"title": "x"}, owner), 404)
+	apptest.ExpectProblem(t, app.Do("POST", "/users/7/goals", map[string]any{"title": "x"}, owner), 403)
+
+	type want struct {
+		key, typ, member string
+		object           []byte
+	}
+	wants := []want{
+		{"badge.awarded", "BadgeAwarded", "badge", badge.Body},
+		{"goal.created", "GoalCreated", "goal", goal.Body},
+		{"goal.updated", "GoalUpdated", "goal", updated.Body},
+		{"goal.checked_in", "GoalCheckedIn", "check_in", checkIn.Body},
+		{"goal.updated", "GoalUpdated", "goal", afterDelete.Body},
+		{"goal.created", "GoalCreated", "goal", completed.Body},
+		{"goal.completed", "GoalCompleted", "goal", completed.Body},
+		{"goal.updated", "GoalUpdated", "goal", completedPut.Body},
+		{"goal.completed", "GoalCompleted", "goal", completedPut.Body},
+		{"goal.deleted", "GoalDeleted", "", nil},
+	}
+	got := s.waitFor(t, len(wants), 10*time.Second)
+	time.Sleep(500 * time.Millisecond) // nothing more comes
+	if got = s.unique(); len(got) != len(wants) {
+		t.Fatalf("%d events, want %d", len(got), len(wants))
+	}
+	for i, w := range wants {
+		m := got[i]
+		if m.Key != w.key || m.Props.Type != w.typ || m.Props.ContentType != "application/json" ||
+			m.Props.DeliveryMode != amqp091.Persistent || m.Props.Timestamp.IsZero() {
+			t.Errorf("event %d: key %q type %q content type %q mode %d timestamp %v, want %s", i, m.Key, m.Props.Type,
+				m.Props.ContentType, m.Props.DeliveryMode, m.Props.Timestamp, w.key)
+		}
+		if len(m.Env) != 4 {
+			t.Errorf("event %d: envelope %s, want exactly event_id, event_type, occurred_at, data", i, m.Body)
+		}
+		var id, typ, at string
+		_ = json.Unmarshal(m.Env["event_id"], &id)
+		_ = json.Unmarshal(m.Env["event_type"], &typ)
+		_ = json.Unmarshal(m.Env["occurred_at"], &at)
+		if id != m.Props.MessageId || len(id) != 36 || typ != w.typ {
+			t.Errorf("event %d: event_id %q message_id %q event_type %q", i, id, m.Props.MessageId, typ)
+		}
+		if ts, err := time.Parse(time.RFC3339Nano, at); err != nil || !strings.HasSuffix(at, "Z") || time.Since(ts) > time.Minute {
+			t.Errorf("event %d: occurred_at %q", i, at)
+		}
+		var data map[string]json.RawMessage
+		if err := json.Unmarshal(m.Env["data"], &data); err != nil || string(data["auth_user_id"]) != `"42"` {
+			t.Errorf("event %d: data %s", i, m.Env["data"])
+			continue
+		}
+		if w.member == "" {
+			if len(data) != 2 || string(data["goal_id"]) != fmt.Sprint(g.ID) {
+				t.Errorf("goal.deleted data %s", m.Env["data"])
+			}
+			continue
+		}
+		if len(data) != 2 || !sameJSON(data[w.member], w.object) {
+			t.Errorf("event %d (%s): data %s, want %s: %s", i, w.key, m.Env["data"], w.member, w.object)
+		}
+	}
+}
+
+func sameJSON(a, b []byte) bool {
+	var x, y any
+	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
+		return false
+	}
+	ja, _ := json.Marshal(x)
+	jb, _ := json.Marshal(y)
+	return string(ja) == string(jb)
+}
+
+func TestOrderPerUserOverAThousandChanges(t *testing.T) {
+	t.Parallel()
+	brokerURL := amqptest.URL(t)
+	exchange := "test.usersvc.events." + amqptest.Suffix()
+	app := newApp(t)
+	s := newSink(t, brokerURL, exchange)
+	startRelay(t, app, brokerURL, exchange)
+
+	const users, perUser = 4, 250
+	var wg sync.WaitGroup
+	for u := range users {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			user := fmt.Sprint(100 + u)
+			owner := apptest.Bearer(apptest.Token(t, user, nil))
+			r := app.Do("POST", "/users/"+user+"/goals", map[string]any{"title": "0"}, owner)
+			var g struct{ ID int64 }
+			_ = json.Unmarshal(r.Body, &g)
+			for i := 1; i < perUser; i++ {
+				if r := app.Do("PUT", fmt.Sprintf("/users/%s/goals/%d", user, g.ID), map[string]any{"title": fmt.Sprint(i)}, owner); r.Status != 200 {
+					t.Errorf("PUT: %d %s", r.Status, r.Body)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	got := s.waitFor(t, users*perUser, 60*time.Second)
+	next := map[string]int{}
+	for _, m := range got {
+		var env struct {
+			Data struct {
+				User string `json:"auth_user_id"`
+				Goal struct{ Title string }
+			}
+		}
+		_ = json.Unmarshal(m.Body, &env)
+		if want := fmt.Sprint(next[env.Data.User]); env.Data.Goal.Title != want {
+			t.Fatalf("user %s: title %q arrived when %q was next", env.Data.User, env.Data.Goal.Title, want)
+		}
+		next[env.Data.User]++
+	}
+}
+
+func TestTwoRelaysOneLeadsTheOtherTakesOver(t *testing.T) {
+	t.Parallel()
+	brokerURL := amqptest.URL(t)
+	exchange := "test.usersvc.events." + amqptest.Suffix()
+	app := newApp(t)
+	s := newSink(t, brokerURL, exchange)
+	a, stopA := startRelay(t, app, brokerURL, exchange)
+	b, stopB := startRelay(t, app, brokerURL, exchange)
+	if err := amqptest.Eventually(5*time.Second, 20*time.Millisecond, func() bool { return a.Leading() || b.Leading() }); err != nil {
+		t.Fatal("no relay leads")
+	}
+	time.Sleep(time.Second)
+	if a.Leading() == b.Leading() {
+		t.Fatalf("leading: %v and %v, want exactly one", a.Leading(), b.Leading())
+	}
+	active, stopActive, standby := a, stopA, b
+	if b.Leading() {
+		active, stopActive, standby = b, stopB, a
+	}
+	owner := apptest.Bearer(apptest.Token(t, "9", nil))
+	mustDo(t, app, 201, "POST", "/users/9/badges", map[string]any{"name": "one"}, owner)
+	s.waitFor(t, 1, 5*time.Second)
+
+	stopActive()
+	if active.Leading() {
+		t.Fatal("a stopped relay still leads")
+	}
+	start := time.Now()
+	mustDo(t, app, 201, "POST", "/users/9/badges", map[string]any{"name": "two"}, owner)
+	s.waitFor(t, 2, 10*time.Second)
+	if !standby.Leading() {
+		t.Fatal("the standby published without leading")
+	}
+	t.Logf("taken over and published in %v", time.Since(start))
+}
+
+func TestATransactionThatCommitsLaterIsStillPublished(t *testing.T) {
+	t.Parallel()
+	brokerURL := amqptest.URL(t)
+	exchange := "test.usersvc.events." + amqptest.Suffix()
+	app := newApp(t)
+	s := newSink(t, brokerURL, exchange)
+	startRelay(t, app, brokerURL, exchange)
+	app.Exec(`INSERT INTO auth_users (auth_user_id) VALUES ('early'), ('late')`)
+	ctx := t.Context()
+
+	// early takes its xid first and commits last.
+	early, err := app.DB.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer early.Rollback(context.WithoutCancel(ctx))
+	if err := outbox.Record(ctx, early, outbox.Deleted("early", 1)); err != nil {
+		t.Fatal(err)
+	}
+	late, err := app.DB.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := outbox.Record(ctx, late, outbox.Deleted("late", 2)); err != nil {
+		t.Fatal(err)
+	}
+	if err := late.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if err := early.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := s.waitFor(t, 2, 5*time.Second)
+	var users []string
+	for _, m := range got {
+		var env struct {
+			Data struct {
+				User string `json:"auth_user_id"`
+			}
+		}
+		_ = json.Unmarshal(m.Body, &env)
+		users = append(users, env.Data.User)
+	}
+	sort.Strings(users)
+	if strings.Join(users, ",") != "early,late" {
+		t.Fatalf("published %v", users)
+	}
+}
+
+func TestARolledBackChangeSendsNothing(t *testing.T) {
+	t.Parallel()
+	brokerURL := amqptest.URL(t)
+	exchange := "test.usersvc.events." + amqptest.Suffix()
+	app := newApp(t)
+	s := newSink(t, brokerURL, exchange)
+	startRelay(t, app, brokerURL, exchange)
+	app.Exec(`INSERT INTO auth_users (auth_user_id) VALUES ('u')`)
+	ctx := t.Context()
+	tx, err := app.DB.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := outbox.Record(ctx, tx, outbox.Deleted("u", 1)); err != nil {
+		t.Fatal(err)
+	}
+	_ = tx.Rollback(ctx)
+	app.Exec(`DELETE FROM auth_users WHERE auth_user_id = 'u'`)
+	app.Exec(`INSERT INTO auth_users (auth_user_id) VALUES ('v')`)
+	tx, _ = app.DB.Begin(ctx)
+	_ = outbox.Record(ctx, tx, outbox.Deleted("v", 2))
+	_ = tx.Commit(ctx)
+	got := s.waitFor(t, 1, 5*time.Second)
+	time.Sleep(500 * time.Millisecond)
+	if got = s.unique(); len(got) != 1 || !strings.Contains(string(got[0].Body), `"v"`) {
+		t.Fatalf("published %d events: %v", len(got), got)
+	}
+}
+
+func TestRelayAcrossABrokerRestart(t *testing.T) {
+	t.Parallel()
+	broker := amqptest.StartBroker(t)
+	exchange := "test.usersvc.events." + amqptest.Suffix()
+	app := newApp(t)
+	s := newSink(t, broker.URL, exchange)
+	relay, _ := startRelay(t, app, broker.URL, exchange)
+	app.Exec(`INSERT INTO auth_users (auth_user_id) VALUES ('r')`)
+	ctx := t.Context()
+	record := func(i int) {
+		tx, err := app.DB.Begin(ctx)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		if err := outbox.Record(ctx, tx, outbox.Deleted("r", int64(i))); err != nil {
+			t.Error(err)
+		}
+		_ = tx.Commit(ctx)
+	}
+	const total = 300
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range total {
+			record(i)
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	time.Sleep(time.Second)
+	broker.Restart(t)
+	<-done
+	got := s.waitFor(t, total, 60*time.Second)
+	var pending int
+	if err := app.DB.QueryRow(ctx, `SELECT count(*) FROM outbox_events WHERE published_at IS NULL`).Scan(&pending); err != nil || pending != 0 {
+		t.Fatalf("%d events unpublished (%v)", pending, err)
+	}
+	for i, m := range got {
+		var env struct {
+			Data struct {
+				Goal int `json:"goal_id"`
+			}
+		}
+		_ = json.Unmarshal(m.Body, &env)
+		if env.Data.Goal != i {
+			t.Fatalf("event %d carries goal %d: order lost across the restart", i, env.Data.Goal)
+		}
+	}
+	t.Logf("%d messages for %d events (duplicates across the restart); relay leading %v", len(s.all()), total, relay.Leading())
+}
