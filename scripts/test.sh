@@ -2,13 +2,13 @@
 # test.sh — what `make test` runs.
 #
 # Unless USERSVC_TEST_DATABASE_URL and USERSVC_TEST_RABBITMQ_URL are both set, it starts a
-# throwaway PostgreSQL (127.0.0.1:54339, fsync off) and RabbitMQ (AMQP 56739, dist 56740,
-# epmd 43709) in a fresh folder under /tmp, exports for the tests:
-#   USERSVC_TEST_DATABASE_URL  postgres://postgres@127.0.0.1:54339/postgres?sslmode=disable
-#   USERSVC_TEST_RABBITMQ_URL  amqp://guest:guest@127.0.0.1:56739/
+# throwaway PostgreSQL (127.0.0.1:25439, fsync off) and RabbitMQ (AMQP 25739, dist 25740,
+# epmd 24709) in a fresh folder under /tmp, exports for the tests:
+#   USERSVC_TEST_DATABASE_URL  postgres://postgres@127.0.0.1:25439/postgres?sslmode=disable
+#   USERSVC_TEST_RABBITMQ_URL  amqp://guest:guest@127.0.0.1:25739/
 #   USERSVC_TEST_STACK_DIR     the folder (tests may run: scripts/services.sh restart-rabbit "$USERSVC_TEST_STACK_DIR",
 #                              scripts/services.sh stop-pg DIR / start-pg DIR "$USERSVC_TEST_PG_PORT")
-#   USERSVC_TEST_PG_PORT       54339
+#   USERSVC_TEST_PG_PORT       25439
 #   USERSVC_SERVICES_SCRIPT    absolute path of scripts/services.sh
 # then runs `go vet ./...` and `go test -race -count=1 -timeout 20m [ARGS] ./...`, and always
 # stops (and deletes) what it started. Exit status: go vet's if it fails, else go test's.
@@ -24,10 +24,13 @@ SERVICES="$ROOT/scripts/services.sh"
 export USERSVC_SERVICES_SCRIPT="$SERVICES"
 
 # Defaults; USERSVC_TEST_{PG,AMQP,DIST,EPMD}_PORT move the stack (e.g. for two runs side by side).
-PG_PORT=${USERSVC_TEST_PG_PORT:-54339}
-AMQP_PORT=${USERSVC_TEST_AMQP_PORT:-56739}
-DIST_PORT=${USERSVC_TEST_DIST_PORT:-56740}
-EPMD_PORT=${USERSVC_TEST_EPMD_PORT:-43709}
+# They lie below the kernel's ephemeral range (32768–60999): tests restart these
+# servers, and a port of that range left free for a moment can be taken as the
+# source port of any outgoing connection.
+PG_PORT=${USERSVC_TEST_PG_PORT:-25439}
+AMQP_PORT=${USERSVC_TEST_AMQP_PORT:-25739}
+DIST_PORT=${USERSVC_TEST_DIST_PORT:-25740}
+EPMD_PORT=${USERSVC_TEST_EPMD_PORT:-24709}
 
 log() { printf '[test] %s\n' "$*" >&2; }
 
