@@ -2,7 +2,6 @@ package badges_test
 
 import (
 	"encoding/json"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -91,14 +90,3 @@ func downAuthService(t *testing.T) string {
 	return url
 }
 
-// listen serves the app on a real socket, for what the in-memory transport cannot carry.
-func listen(t *testing.T, app *apptest.App) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = app.Fiber.Listener(ln) }()
-	t.Cleanup(func() { _ = app.Fiber.Shutdown() })
-	return "http://" + ln.Addr().String()
-}

@@ -752,7 +752,7 @@ func TestBadgesRateLimit(t *testing.T) {
 func TestBadgeBodyTooLarge(t *testing.T) {
 	t.Parallel()
 	app := newApp(t, nil)
-	base := listen(t, app)
+	base := app.URL()
 	big := `{"name":"x","description":"` + strings.Repeat("d", 70_000) + `"}`
 	cases := []struct {
 		name, path, token string

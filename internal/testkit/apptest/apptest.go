@@ -60,6 +60,7 @@ func Config(t testing.TB, dbURL string) config.Config {
 // App is a started API on its own database, stopped when the test ends.
 type App struct {
 	t      testing.TB
+	server *httpserver.Server
 	Fiber  *fiber.App
 	DB     *pgxpool.Pool
 	DBURL  string
@@ -104,7 +105,7 @@ func build(t testing.TB, tweak func(*config.Config), modules []fx.Option, extra 
 	opts = append(opts, extra...)
 	opts = append(opts, fx.Populate(&server), fx.NopLogger)
 	app := fxtest.New(t, opts...)
-	return &App{t: t, Fiber: server.App(), DB: pgtest.Pool(t, dbURL), DBURL: dbURL, Config: cfg}, app
+	return &App{t: t, server: server, Fiber: server.App(), DB: pgtest.Pool(t, dbURL), DBURL: dbURL, Config: cfg}, app
 }
 
 // Token mints an HS256 token for sub with extra claims; exp defaults to an hour.
@@ -237,4 +238,11 @@ func ExpectProblem(t testing.TB, r Response, status int) Problem {
 		t.Fatalf("problem %s does not carry status %d, a type and a title", r.Body, status)
 	}
 	return p
+}
+
+// URL is the base URL of the started server's real listener, for tests that
+// must see what a client receives over TCP (the in-memory transport skips
+// the connection handling: draining an oversized body, keep-alive).
+func (a *App) URL() string {
+	return "http://" + a.server.Addr()
 }
