@@ -175,6 +175,9 @@ if [[ -n "${DEVAUTH_URL:-}" ]] && command -v curl >/dev/null; then
     curl -s -X POST $DEVAUTH_URL/tokens -H 'Content-Type: application/json' -d '{"sub":"ops","scope":"users:admin"}'
     curl -s -X DELETE $DEVAUTH_URL/users/$DEMO_ID     # UserDeleted: the user's badges and goals go too
 
+  Watch what usersvc publishes on usersvc.events (the next 10 events as JSON lines; its AsyncAPI at http://$HTTP_ADDR/asyncapi.json):
+    curl -sN "$DEVAUTH_URL/events/usersvc?n=10&wait=300"
+
   Signing keys (EdDSA; usersvc reads them from $DEVAUTH_URL/.well-known/jwks.json):
     curl -s -X POST $DEVAUTH_URL/keys/rotate   # a new key signs; the previous one stays published
     curl -s http://$HTTP_ADDR/metrics | grep usersvc_jwt_verified_total
@@ -190,6 +193,7 @@ cat >&2 <<EOF
   usersvc is starting on http://$HTTP_ADDR
     health   http://$HTTP_ADDR/health
     OpenAPI  http://$HTTP_ADDR/openapi.json
+    AsyncAPI http://$HTTP_ADDR/asyncapi.json
     settings .stack/env   (set -a; . .stack/env; set +a  to use bin/usersvc by hand)
   Ctrl-C stops the API only; 'make down' stops the API, the consumer, RabbitMQ and PostgreSQL.
 

@@ -307,3 +307,51 @@ func TestSigningKeysRotateAndHS256StaysAvailable(t *testing.T) {
 		t.Fatal("hs256 without SECRET_KEY accepted")
 	}
 }
+
+func TestEventsUsersvcStreamsTheNextMessagesOfTheExchange(t *testing.T) {
+	url := amqptest.URL(t)
+	exchange := "test.usersvc.events." + amqptest.Suffix()
+	base, _ := startDevauth(t, map[string]string{"RABBITMQ_URL": url, "USERSVC_EVENTS_EXCHANGE": exchange})
+
+	resp, err := http.Get(base + "/events/usersvc?n=2&wait=20")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/x-ndjson" {
+		t.Fatalf("GET /events/usersvc: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	// The headers come once the queue is bound: what is published now arrives.
+	conn, err := amqp091.Dial(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"goal.created", "badge.awarded", "goal.deleted"} {
+		msg := amqp091.Publishing{ContentType: "application/json", Type: key, MessageId: "m-" + key, Body: []byte(`{"event_type":"` + key + `"}`)}
+		if err := ch.PublishWithContext(context.Background(), exchange, key, false, false, msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	body, err := io.ReadAll(resp.Body) // ends after n=2 lines
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(body)), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("%d lines, want 2: %s", len(lines), body)
+	}
+	var first watched
+	if err := json.Unmarshal([]byte(lines[0]), &first); err != nil || first.RoutingKey != "goal.created" ||
+		first.MessageID != "m-goal.created" || string(first.Body) != `{"event_type":"goal.created"}` {
+		t.Errorf("first line %s (%v)", lines[0], err)
+	}
+
+	if code := call(t, "GET", base+"/events/usersvc?n=0", nil, nil); code != 400 {
+		t.Errorf("n=0: %d, want 400", code)
+	}
+}

@@ -54,6 +54,7 @@ func main() {
 // settings are devauth's environment.
 type settings struct {
 	addr, secret, rabbitURL, exchange, databaseURL string
+	eventsExchange                                 string
 	subjectClaim, issuer, audience, signing        string
 }
 
@@ -65,15 +66,17 @@ func readSettings(getenv func(string) string) (settings, error) {
 		return def
 	}
 	s := settings{
-		addr:         or("DEVAUTH_ADDR", "127.0.0.1:8002"),
-		secret:       getenv("SECRET_KEY"),
-		rabbitURL:    getenv("RABBITMQ_URL"),
-		exchange:     or("RABBITMQ_EXCHANGE", "auth.events"),
-		databaseURL:  getenv("DEVAUTH_DATABASE_URL"),
-		subjectClaim: or("JWT_SUBJECT_CLAIM", "sub"),
-		issuer:       getenv("JWT_ISSUER"),
-		audience:     getenv("JWT_AUDIENCE"),
-		signing:      strings.ToLower(or("DEVAUTH_SIGNING", "eddsa")),
+		addr:      or("DEVAUTH_ADDR", "127.0.0.1:8002"),
+		secret:    getenv("SECRET_KEY"),
+		rabbitURL: getenv("RABBITMQ_URL"),
+		exchange:  or("RABBITMQ_EXCHANGE", "auth.events"),
+		// usersvc's own events, which GET /events/usersvc shows.
+		eventsExchange: or("USERSVC_EVENTS_EXCHANGE", "usersvc.events"),
+		databaseURL:    getenv("DEVAUTH_DATABASE_URL"),
+		subjectClaim:   or("JWT_SUBJECT_CLAIM", "sub"),
+		issuer:         getenv("JWT_ISSUER"),
+		audience:       getenv("JWT_AUDIENCE"),
+		signing:        strings.ToLower(or("DEVAUTH_SIGNING", "eddsa")),
 	}
 	switch {
 	case s.signing != "eddsa" && s.signing != "hs256":
@@ -129,7 +132,7 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer, read
 	} else if _, err := tokens.rotate(); err != nil {
 		return err
 	}
-	srv := &server{store: st, events: pub, tokens: tokens, log: log}
+	srv := &server{store: st, events: pub, tokens: tokens, log: log, watch: watcher{url: s.rabbitURL, exchange: s.eventsExchange}}
 	ln, err := net.Listen("tcp", s.addr)
 	if err != nil {
 		return err

@@ -118,6 +118,7 @@ type server struct {
 	events publisher
 	tokens *minter
 	log    *zap.Logger
+	watch  watcher
 }
 
 func (s *server) routes() http.Handler {
@@ -131,6 +132,7 @@ func (s *server) routes() http.Handler {
 	mux.HandleFunc("POST /tokens", s.createToken)
 	mux.HandleFunc("GET /.well-known/jwks.json", s.getJWKS)
 	mux.HandleFunc("POST /keys/rotate", s.rotateKey)
+	mux.HandleFunc("GET /events/usersvc", s.watch.serve)
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { problem(w, 404, "no such route") })
 	return mux
 }

@@ -368,6 +368,10 @@ func TestOpenAPIResponses(t *testing.T) {
 		call{method: "GET", target: "/openapi.json", header: map[string]string{"If-None-Match": doc.ETag()}, want: 304},
 		call{method: "POST", target: "/health", body: map[string]any{}, want: 405},
 		call{method: "DELETE", target: "/openapi.json", want: 405},
+		call{method: "GET", target: "/asyncapi.json", want: 200},
+		call{method: "HEAD", target: "/asyncapi.json", want: 200},
+		call{method: "GET", target: "/asyncapi.json", header: map[string]string{"If-None-Match": "*"}, want: 304},
+		call{method: "PUT", target: "/asyncapi.json", body: map[string]any{}, want: 405},
 		call{method: "GET", target: "/nope", want: 404},
 		call{method: "GET", target: "/users/ada/", want: 404},
 	)

@@ -8,7 +8,9 @@ import (
 	"usersvc/modules/authref"
 	"usersvc/modules/badges"
 	"usersvc/modules/goals"
+	"usersvc/modules/outbox"
 	"usersvc/modules/profile"
+	"usersvc/platform/asyncapi"
 	"usersvc/platform/config"
 	"usersvc/platform/httpserver"
 	"usersvc/platform/openapi"
@@ -22,6 +24,8 @@ var features = fx.Options(
 	goals.Module,
 	feed.Module,
 	openapi.Module,
+	asyncapi.Module,
+	outbox.DocumentModule,
 	fx.Supply(apiInfo()),
 )
 

@@ -8,6 +8,7 @@ import (
 
 	"usersvc/modules/authref/authclient"
 	"usersvc/modules/authref/authevent"
+	"usersvc/platform/asyncapi"
 	"usersvc/platform/httpserver"
 	"usersvc/platform/openapi"
 )
@@ -23,5 +24,5 @@ var Module = fx.Module("authref",
 		authevent.AsHandler(NewLifecycleHandler),
 		authevent.NewSubscription,
 	),
-	fx.Provide(openapi.AsFragment(Fragment)),
+	fx.Provide(openapi.AsFragment(Fragment), asyncapi.AsFragment(AsyncAPI)),
 )

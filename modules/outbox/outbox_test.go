@@ -18,6 +18,7 @@ import (
 
 	"usersvc/internal/testkit/amqptest"
 	"usersvc/internal/testkit/apptest"
+	"usersvc/internal/testkit/asyncheck"
 	"usersvc/modules/activity"
 	"usersvc/modules/authref"
 	"usersvc/modules/badges"
@@ -25,6 +26,8 @@ import (
 	"usersvc/modules/outbox"
 	"usersvc/modules/profile"
 	"usersvc/platform/amqp"
+	"usersvc/platform/asyncapi"
+	"usersvc/platform/openapi"
 )
 
 // received is one message as a real consumer read it.
@@ -224,6 +227,7 @@ func TestEveryEventTypeWithItsEnvelope(t *testing.T) {
 		{"goal.completed", "GoalCompleted", "goal", completedPut.Body},
 		{"goal.deleted", "GoalDeleted", "", nil},
 	}
+	published := asyncAPI(t)
 	got := s.waitFor(t, len(wants), 10*time.Second)
 	time.Sleep(500 * time.Millisecond) // nothing more comes
 	if got = s.unique(); len(got) != len(wants) {
@@ -235,6 +239,9 @@ func TestEveryEventTypeWithItsEnvelope(t *testing.T) {
 			m.Props.DeliveryMode != amqp091.Persistent || m.Props.Timestamp.IsZero() {
 			t.Errorf("event %d: key %q type %q content type %q mode %d timestamp %v, want %s", i, m.Key, m.Props.Type,
 				m.Props.ContentType, m.Props.DeliveryMode, m.Props.Timestamp, w.key)
+		}
+		if err := published.Validate(t, w.typ, m.Body); err != nil {
+			t.Errorf("event %d (%s) breaks its AsyncAPI message schema: %v\n%s", i, w.key, err, m.Body)
 		}
 		if len(m.Env) != 4 {
 			t.Errorf("event %d: envelope %s, want exactly event_id, event_type, occurred_at, data", i, m.Body)
@@ -263,6 +270,51 @@ func TestEveryEventTypeWithItsEnvelope(t *testing.T) {
 		if len(data) != 2 || !sameJSON(data[w.member], w.object) {
 			t.Errorf("event %d (%s): data %s, want %s: %s", i, w.key, m.Env["data"], w.member, w.object)
 		}
+	}
+}
+
+// asyncAPI is the AsyncAPI document as `usersvc serve` assembles it, from
+// the same fragments (the published payloads name the API's schemas).
+func asyncAPI(t *testing.T) *asyncheck.Doc {
+	t.Helper()
+	info := openapi.Info{Title: "usersvc", Version: "test"}
+	oas, err := openapi.Build(info, authref.Fragment(), profile.Fragment(), badges.Fragment(), goals.Fragment(), activity.Fragment())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := apptest.Config(t, "postgres://postgres@127.0.0.1:1/unused?sslmode=disable")
+	doc, err := asyncapi.New(asyncapi.Params{Info: info, OpenAPI: oas, Fragments: []asyncapi.Fragment{authref.AsyncAPI(cfg), outbox.AsyncAPI(cfg)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return asyncheck.Must(t, doc.Bytes())
+}
+
+// The published schemas are exact: the envelope and data have no other
+// field, and each message takes its own event type only.
+func TestAsyncAPIPublishedSchemasAreExact(t *testing.T) {
+	d := asyncAPI(t)
+	ok := `{"event_id":"6f1c2b0e-8a4d-4c4e-9a7e-2f1d3c4b5a69","event_type":"GoalDeleted","occurred_at":"2026-01-02T03:04:05.123456Z","data":`
+	deleted := outbox.Deleted("42", 9)
+	if err := d.Validate(t, "GoalDeleted", []byte(ok+string(deleted.Data)+`}`)); err != nil {
+		t.Errorf("GoalDeleted refuses outbox.Deleted's data: %v", err)
+	}
+	for why, body := range map[string]string{
+		"extra envelope field": ok + string(deleted.Data) + `,"x":1}`,
+		"extra data field":     ok + `{"auth_user_id":"42","goal_id":9,"x":1}}`,
+		"missing goal_id":      ok + `{"auth_user_id":"42"}}`,
+		"bad owner":            ok + `{"auth_user_id":"","goal_id":9}}`,
+	} {
+		if d.Validate(t, "GoalDeleted", []byte(body)) == nil {
+			t.Errorf("GoalDeleted accepts an envelope with %s", why)
+		}
+	}
+	if d.Validate(t, "GoalCreated", []byte(ok+string(deleted.Data)+`}`)) == nil {
+		t.Error("GoalCreated accepts a GoalDeleted event")
+	}
+	badge := outbox.Object(outbox.BadgeAwarded, "42", "badge", []byte(`{"nope":true}`))
+	if d.Validate(t, "BadgeAwarded", []byte(strings.Replace(ok, "GoalDeleted", "BadgeAwarded", 1)+string(badge.Data)+`}`)) == nil {
+		t.Error("BadgeAwarded accepts a badge that is not a Badge")
 	}
 }
 

@@ -68,6 +68,12 @@ func Build(info Info, fragments ...Fragment) (*Document, error) {
 		}
 	}
 	sortTags(doc["tags"].([]any), operationsTag)
+	return Encode(doc)
+}
+
+// Encode makes a served document of any JSON value: indented, HTML left
+// unescaped, with the strong entity tag of its bytes.
+func Encode(doc any) (*Document, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false) // keep <, > and & readable in patterns and prose
@@ -98,10 +104,11 @@ func (d *Document) ETag() string { return d.etag }
 
 // Routes is GET /openapi.json: public, not rate limited, the assembled bytes as is.
 func Routes(d *Document) []httpserver.Route {
-	return []httpserver.Route{{Method: fiber.MethodGet, Path: Path, Access: httpserver.Public, Unlimited: true, Handler: d.serve}}
+	return []httpserver.Route{{Method: fiber.MethodGet, Path: Path, Access: httpserver.Public, Unlimited: true, Handler: d.Serve}}
 }
 
-func (d *Document) serve(c *fiber.Ctx) error {
+// Serve answers a GET or HEAD with the document, or 304 when If-None-Match names it.
+func (d *Document) Serve(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderETag, d.etag)
 	c.Set(fiber.HeaderCacheControl, "no-cache")
 	if d.noneMatch(c.Get(fiber.HeaderIfNoneMatch)) {
