@@ -154,6 +154,18 @@ func newApp(t *testing.T) *apptest.App {
 }
 
 // startRelay runs a relay on the app's database until the test ends (or stop).
+// relayedApp is an app whose events a running relay publishes to an exchange
+// of the test's own, bound to a sink.
+func relayedApp(t *testing.T) (*apptest.App, *sink) {
+	t.Helper()
+	brokerURL := amqptest.URL(t)
+	exchange := "test.usersvc.events." + amqptest.Suffix()
+	app := newApp(t)
+	s := newSink(t, brokerURL, exchange)
+	startRelay(t, app, brokerURL, exchange)
+	return app, s
+}
+
 func startRelay(t *testing.T, app *apptest.App, brokerURL, exchange string) (relay *outbox.Relay, stop func()) {
 	t.Helper()
 	cfg, err := pgx.ParseConfig(app.DBURL)
@@ -182,11 +194,7 @@ func mustDo(t *testing.T, app *apptest.App, status int, method, path string, bod
 
 func TestEveryEventTypeWithItsEnvelope(t *testing.T) {
 	t.Parallel()
-	brokerURL := amqptest.URL(t)
-	exchange := "test.usersvc.events." + amqptest.Suffix()
-	app := newApp(t)
-	s := newSink(t, brokerURL, exchange)
-	startRelay(t, app, brokerURL, exchange)
+	app, s := relayedApp(t)
 
 	owner := apptest.Bearer(apptest.Token(t, "42", nil))
 	admin := apptest.Bearer(apptest.AdminToken(t))
@@ -330,11 +338,7 @@ func sameJSON(a, b []byte) bool {
 
 func TestOrderPerUserOverAThousandChanges(t *testing.T) {
 	t.Parallel()
-	brokerURL := amqptest.URL(t)
-	exchange := "test.usersvc.events." + amqptest.Suffix()
-	app := newApp(t)
-	s := newSink(t, brokerURL, exchange)
-	startRelay(t, app, brokerURL, exchange)
+	app, s := relayedApp(t)
 
 	const users, perUser = 4, 250
 	var wg sync.WaitGroup
@@ -411,11 +415,7 @@ func TestTwoRelaysOneLeadsTheOtherTakesOver(t *testing.T) {
 
 func TestATransactionThatCommitsLaterIsStillPublished(t *testing.T) {
 	t.Parallel()
-	brokerURL := amqptest.URL(t)
-	exchange := "test.usersvc.events." + amqptest.Suffix()
-	app := newApp(t)
-	s := newSink(t, brokerURL, exchange)
-	startRelay(t, app, brokerURL, exchange)
+	app, s := relayedApp(t)
 	app.Exec(`INSERT INTO auth_users (auth_user_id) VALUES ('early'), ('late')`)
 	ctx := t.Context()
 
@@ -461,11 +461,7 @@ func TestATransactionThatCommitsLaterIsStillPublished(t *testing.T) {
 
 func TestARolledBackChangeSendsNothing(t *testing.T) {
 	t.Parallel()
-	brokerURL := amqptest.URL(t)
-	exchange := "test.usersvc.events." + amqptest.Suffix()
-	app := newApp(t)
-	s := newSink(t, brokerURL, exchange)
-	startRelay(t, app, brokerURL, exchange)
+	app, s := relayedApp(t)
 	app.Exec(`INSERT INTO auth_users (auth_user_id) VALUES ('u')`)
 	ctx := t.Context()
 	tx, err := app.DB.Begin(ctx)
