@@ -89,4 +89,3 @@ func downAuthService(t *testing.T) string {
 	s.Close()
 	return url
 }
-
