@@ -73,7 +73,7 @@ func TestIdempotentCreateReplays(t *testing.T) {
 	admin := apptest.Bearer(apptest.AdminToken(t))
 	expectReplay(t, first, app.Do("POST", "/users/ada/goals", `{"title":"Learn Go","description":"daily"}`, owner, key("k-1")))
 	r := app.Do("POST", "/users/ada/goals", `{"title":"Learn Rust"}`, owner, key("k-1"))
-	if p := apptest.ExpectProblem(t, r, http.StatusUnprocessableEntity); r.Header.Get("Idempotent-Replayed") != "" || len(p.Errors) != 0 {
+	if p := apptest.ExpectProblem(t, r, http.StatusUnprocessableEntity); r.Header.Get("Idempotent-Replayed") != "" || len(p.Errors) != 1 || p.Errors[0].Field != "Idempotency-Key" {
 		t.Errorf("reused key: %v %s", r.Header, r.Body)
 	}
 	// The admin is another caller: its k-1 is its own.

@@ -20,7 +20,9 @@ const Retention = 24 * time.Hour
 var (
 	ErrInProgress = &errs.Error{Code: errs.Conflict, RetryAfter: 1,
 		Message: "a request with this Idempotency-Key is still in progress; retry later"}
-	ErrReused = errs.New(errs.Invalid, "this Idempotency-Key was used for a different request")
+	// ErrReused names the header as its one broken rule: a 422 always lists one.
+	ErrReused = &errs.Error{Code: errs.Invalid, Message: "this Idempotency-Key was used for a different request",
+		Fields: []errs.FieldError{{Field: Header, Message: "was used for a different request body"}}}
 )
 
 // Scope names one keyed request: keys are the caller's own, per method and path.
