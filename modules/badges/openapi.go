@@ -39,8 +39,7 @@ func Fragment() openapi.Fragment {
 				"description": "The badge's id: a positive integer without sign or leading zeros; anything else is 400.",
 				"schema":      openapi.SchemaRef("ResourceID"),
 			}},
-			"responses": {"Conflict": openapi.ProblemResponse(409,
-				"The user already has a badge of this name (names compare case-insensitively, as PostgreSQL's `lower()`).")},
+			"responses": {"Conflict": conflictResponse()},
 		},
 	}
 }
@@ -132,7 +131,7 @@ func listOperation() openapi.Object {
 }
 
 func createOperation() openapi.Object {
-	return openapi.Object{
+	return openapi.Idempotent(openapi.Object{
 		"operationId": "createBadge",
 		"tags":        openapi.Strings(tag),
 		"summary":     "Award a badge",
@@ -148,7 +147,7 @@ func createOperation() openapi.Object {
 			"headers":     openapi.Object{"Location": authref.LocationHeader("badges")},
 			"content":     openapi.JSONContent(openapi.SchemaRef("Badge"), nil),
 		}}, 400, 401, 403, 404, 405, 409, 413, 415, 422, 429, 500, 503),
-	}
+	})
 }
 
 func getOperation() openapi.Object {
@@ -162,4 +161,12 @@ func getOperation() openapi.Object {
 			"content":     openapi.JSONContent(openapi.SchemaRef("Badge"), nil),
 		}}, 400, 404, 405, 429, 500, 503),
 	}
+}
+
+// conflictResponse is the 409 of createBadge: the name, or its Idempotency-Key in use.
+func conflictResponse() openapi.Object {
+	r := openapi.ProblemResponse(409,
+		"The user already has a badge of this name (names compare case-insensitively, as PostgreSQL's `lower()`). "+openapi.KeyInProgress)
+	r["headers"] = openapi.Object{"Retry-After": openapi.RetryAfterOptional()}
+	return r
 }

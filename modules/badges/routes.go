@@ -30,7 +30,7 @@ func NewRoutes(store *Store) []httpserver.Route {
 	h := &handlers{store: store, now: time.Now}
 	return []httpserver.Route{
 		{Method: fiber.MethodGet, Path: "/users/:auth_user_id/badges", Access: httpserver.Public, Shared: true, Handler: h.list},
-		{Method: fiber.MethodPost, Path: "/users/:auth_user_id/badges", Access: httpserver.OwnerOrAdmin, Body: true, Handler: h.create},
+		{Method: fiber.MethodPost, Path: "/users/:auth_user_id/badges", Access: httpserver.OwnerOrAdmin, Body: true, Idempotent: true, Handler: h.create},
 		{Method: fiber.MethodGet, Path: "/users/:auth_user_id/badges/:badge_id", Access: httpserver.Public, Handler: h.get},
 	}
 }

@@ -168,7 +168,7 @@ func (s *Store) Get(ctx context.Context, userID string, id int64) (Badge, error)
 // name (the unique index decides, so concurrent requests cannot both win).
 func (s *Store) Create(ctx context.Context, nb NewBadge) (Badge, error) {
 	b := Badge{UserID: nb.UserID, Name: nb.Name, Description: nb.Description, IconURL: nb.IconURL}
-	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, database.ConnOf(ctx, s.db), func(tx pgx.Tx) error {
 		err := tx.QueryRow(ctx, insertSQL, nb.UserID, nb.Name, nb.Description, nb.IconURL, nb.DateAchieved).
 			Scan(&b.ID, &b.DateAchieved, &b.CreatedAt)
 		if err != nil {

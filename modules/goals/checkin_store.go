@@ -66,7 +66,7 @@ func (s *Store) lockGoal(ctx context.Context, tx pgx.Tx, userID string, goalID i
 // goalMissing tells an unknown user from a missing goal.
 func (s *Store) goalMissing(ctx context.Context, userID string) error {
 	var known bool
-	if err := s.db.QueryRow(ctx, userExistsSQL, userID).Scan(&known); err != nil {
+	if err := database.ConnOf(ctx, s.db).QueryRow(ctx, userExistsSQL, userID).Scan(&known); err != nil {
 		return database.Classify(err)
 	}
 	if !known {
@@ -92,7 +92,7 @@ RETURNING created_at`
 // days, the user's streak lock), one batch of writes.
 func (s *Store) CheckIn(ctx context.Context, userID string, goalID int64, nc NewCheckIn, now time.Time) (CheckIn, error) {
 	c := CheckIn{GoalID: goalID, UserID: userID, Minutes: nc.Minutes, Note: nc.Note}
-	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, database.ConnOf(ctx, s.db), func(tx pgx.Tx) error {
 		g, err := s.lockGoal(ctx, tx, userID, goalID)
 		if err != nil {
 			return err

@@ -216,7 +216,7 @@ func createOperation() openapi.Object {
 	op["responses"] = openapi.Responses(openapi.Object{
 		"201": goalResponse("The goal was created.", openapi.Object{"Location": authref.LocationHeader("goals"), "ETag": openapi.HeaderRef("ETag")}),
 	}, 400, 401, 403, 404, 405, 413, 415, 422, 429, 500, 503)
-	return op
+	return openapi.Idempotent(op)
 }
 
 func getOperation() openapi.Object {
@@ -333,9 +333,9 @@ func createCheckInOperation() openapi.Object {
 			"headers":     openapi.Object{"Location": authref.LocationHeader("goals/[1-9][0-9]*/check-ins")},
 			"content":     openapi.JSONContent(openapi.SchemaRef("CheckIn"), checkInExample),
 		},
-		"409": openapi.ProblemResponse(409, fmt.Sprintf("The goal is `%s` or `%s`: it takes no more check-ins.", StatusCompleted, StatusAbandoned)),
+		"409": openapi.ProblemResponse(409, fmt.Sprintf("The goal is `%s` or `%s`: it takes no more check-ins. ", StatusCompleted, StatusAbandoned)+openapi.KeyInProgress),
 	}, 400, 401, 403, 404, 405, 413, 415, 422, 429, 500, 503)
-	return op
+	return openapi.Idempotent(op)
 }
 
 func listCheckInsOperation() openapi.Object {

@@ -40,13 +40,13 @@ const (
 func Routes(h *Handlers) []httpserver.Route {
 	return []httpserver.Route{
 		{Method: fiber.MethodGet, Path: collectionPath, Access: httpserver.Public, Shared: true, Handler: h.list},
-		{Method: fiber.MethodPost, Path: collectionPath, Access: httpserver.OwnerOrAdmin, Body: true, Handler: h.create},
+		{Method: fiber.MethodPost, Path: collectionPath, Access: httpserver.OwnerOrAdmin, Body: true, Idempotent: true, Handler: h.create},
 		{Method: fiber.MethodGet, Path: itemPath, Access: httpserver.Public, Handler: h.get},
 		{Method: fiber.MethodPut, Path: itemPath, Access: httpserver.OwnerOrAdmin, Body: true, Handler: h.update,
 			BeforeInvalid: h.checkPrecondition},
 		{Method: fiber.MethodDelete, Path: itemPath, Access: httpserver.OwnerOrAdmin, Handler: h.delete},
 		// The check-in routes ignore If-Match (CONTRACT §3).
-		{Method: fiber.MethodPost, Path: checkInsPath, Access: httpserver.OwnerOrAdmin, Body: true, Handler: h.checkIn,
+		{Method: fiber.MethodPost, Path: checkInsPath, Access: httpserver.OwnerOrAdmin, Body: true, Idempotent: true, Handler: h.checkIn,
 			BeforeInvalid: h.checkGoal},
 		{Method: fiber.MethodGet, Path: checkInsPath, Access: httpserver.Public, Shared: true, Handler: h.listCheckIns},
 		{Method: fiber.MethodDelete, Path: checkInPath, Access: httpserver.OwnerOrAdmin, Handler: h.deleteCheckIn},

@@ -203,7 +203,7 @@ WHERE EXISTS (SELECT 1 FROM auth_users WHERE auth_user_id = $1)
 // Create inserts a goal and records its activity in the same transaction.
 func (s *Store) Create(ctx context.Context, g Goal) (Goal, error) {
 	var out Goal
-	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, database.ConnOf(ctx, s.db), func(tx pgx.Tx) error {
 		var err error
 		out, err = scanGoal(tx.QueryRow(ctx, createSQL, g.UserID, g.Title, g.Description, g.Status, g.Streak), g.UserID)
 		if errors.Is(err, pgx.ErrNoRows) {

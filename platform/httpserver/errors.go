@@ -93,6 +93,10 @@ func codedProblem(err error) *problem {
 			retry = unavailableRetryAfter
 		}
 		p.with(fiber.HeaderRetryAfter, strconv.Itoa(retry))
+	case errs.Conflict:
+		if e.RetryAfter > 0 { // a conflict that passes (an Idempotency-Key in use)
+			p.with(fiber.HeaderRetryAfter, strconv.Itoa(e.RetryAfter))
+		}
 	}
 	return p
 }

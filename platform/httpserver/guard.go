@@ -13,6 +13,7 @@ import (
 
 	"usersvc/platform/auth"
 	"usersvc/platform/errs"
+	"usersvc/platform/idempotency"
 )
 
 // Owners is the directory of the owners that routes name in their path and
@@ -43,6 +44,7 @@ type Guard struct {
 	limit    fiber.Handler // nil when RATE_LIMIT_PER_MINUTE=0
 	clientIP func(*fiber.Ctx) string
 	shared   *sharedReads
+	keys     *idempotency.Store // nil in tests of the bare server
 }
 
 // NewGuard builds the guard.
@@ -52,7 +54,7 @@ func NewGuard(p GuardParams) (*Guard, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &Guard{verifier: v, owners: p.Owners, clientIP: ip, shared: newSharedReads(cfg.DatabasePoolTimeout)}
+	g := &Guard{verifier: v, owners: p.Owners, clientIP: ip, shared: newSharedReads(cfg.DatabasePoolTimeout), keys: p.Keys}
 	if cfg.RateLimitPerMinute > 0 {
 		g.limit = limiter.New(limiter.Config{
 			Max:          cfg.RateLimitPerMinute,
@@ -93,7 +95,8 @@ func (g *Guard) chain(r Route) []fiber.Handler {
 }
 
 // steps runs what follows authentication in CONTRACT §2's order: path ids
-// (400), ownership (403), the content type (415), then the handler.
+// (400), ownership (403), the content type (415), then the handler, behind
+// the Idempotency-Key of an Idempotent route (400, then replay, 409 or 422).
 func (g *Guard) steps(r Route) func(*fiber.Ctx) error {
 	var steps []func(*fiber.Ctx) error
 	if check := g.pathCheck(r); check != nil {
@@ -105,7 +108,11 @@ func (g *Guard) steps(r Route) func(*fiber.Ctx) error {
 	if r.Body {
 		steps = append(steps, requireJSON)
 	}
-	steps = append(steps, r.Handler)
+	if r.Idempotent && g.keys != nil {
+		steps = append(steps, g.idempotent(r.Handler))
+	} else {
+		steps = append(steps, r.Handler)
+	}
 	return func(c *fiber.Ctx) error {
 		for _, step := range steps {
 			if err := step(c); err != nil {
@@ -123,7 +130,8 @@ func (g *Guard) steps(r Route) func(*fiber.Ctx) error {
 //     just-in-time record) or resolve it (anyone else's), then run once more;
 //   - any other client error of a caller acting for itself: its token must
 //     still name a live owner, since 401 comes before every such answer;
-//   - a 422: an unknown owner (404) and the route's own 404/412 come first.
+//   - a 422 of the fields: an unknown owner (404) and the route's own 404/412
+//     come first (a reused Idempotency-Key's 422 precedes them).
 func (g *Guard) settle(c *fiber.Ctx, r Route, err error, run func(*fiber.Ctx) error) error {
 	if g.owners == nil || !isClientError(err) {
 		return err
@@ -147,7 +155,7 @@ func (g *Guard) settle(c *fiber.Ctx, r Route, err error, run func(*fiber.Ctx) er
 			return err
 		}
 	}
-	if errs.Is(err, errs.Invalid) {
+	if errs.Is(err, errs.Invalid) && !errors.Is(err, idempotency.ErrReused) {
 		if owner != "" && !(self && owner == caller.UserID) {
 			if err := g.owners.Resolve(ctx, owner); err != nil {
 				return err

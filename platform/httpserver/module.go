@@ -10,6 +10,7 @@ import (
 
 	"usersvc/platform/auth"
 	"usersvc/platform/config"
+	"usersvc/platform/idempotency"
 	"usersvc/platform/metrics"
 )
 
@@ -17,6 +18,7 @@ import (
 // []Route to the "routes" group and readiness checks to the "readiness" group.
 var Module = fx.Module("httpserver",
 	fx.Provide(NewVerifier, NewGuard, NewAPI),
+	idempotency.Module,
 	fx.Invoke(func(s *Server, lc fx.Lifecycle) { s.Hook(lc) }),
 )
 
@@ -56,6 +58,9 @@ type GuardParams struct {
 	Config   config.Config
 	Verifier *auth.Verifier
 	Owners   Owners `optional:"true"`
+	// Keys stores the answers of Idempotent routes; without it (tests of the
+	// bare server) the Idempotency-Key is ignored.
+	Keys *idempotency.Store `optional:"true"`
 }
 
 // VerifierParams is what the JWT verifier is built from.

@@ -47,6 +47,9 @@ type Route struct {
 	// BeforeInvalid runs when the handler refuses the body's fields (422):
 	// the resource's own 404 and 412 answer first (CONTRACT §2 order).
 	BeforeInvalid func(c *fiber.Ctx) error
+	// Idempotent routes (every POST) accept an Idempotency-Key: a repeat
+	// is answered from the first request's stored answer (CONTRACT §3).
+	Idempotent bool
 	// Shared GET routes let identical concurrent requests share one run
 	// (platform/coalesce): the lists, whose answer depends on the URL alone.
 	Shared bool

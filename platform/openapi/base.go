@@ -14,7 +14,7 @@ const operationsTag = "operations"
 // base is the platform's part of the document: the security scheme, the
 // shared problem shapes and the probe routes.
 func base() Fragment {
-	return Fragment{
+	f := Fragment{
 		Tags:  []Object{{"name": operationsTag, "description": "Probes, metrics and this document; not rate limited."}},
 		Paths: probePaths(),
 		Components: map[string]Object{
@@ -25,6 +25,17 @@ func base() Fragment {
 			"schemas":         baseSchemas(),
 		},
 	}
+	params, headers, responses := idempotencyComponents()
+	for name, v := range params {
+		f.Components["parameters"][name] = v
+	}
+	for name, v := range headers {
+		f.Components["headers"][name] = v
+	}
+	for name, v := range responses {
+		f.Components["responses"][name] = v
+	}
+	return f
 }
 
 func bearerScheme() Object {
@@ -98,13 +109,13 @@ func withExample(response Object, example Object) Object {
 
 func baseResponses() Object {
 	return Object{
-		"BadRequest": withExample(ProblemResponse(400, "Malformed JSON (an empty body, trailing data after the value, or a body that is not a JSON object included), a malformed path id, a bad query parameter or a bad cursor."),
+		"BadRequest": withExample(ProblemResponse(400, "Malformed JSON (an empty body, trailing data after the value, or a body that is not a JSON object included), a malformed path id, a bad query parameter, a bad cursor or a malformed `Idempotency-Key`."),
 			Object{"type": "https://usersvc.dev/problems/bad-request", "title": "Bad Request", "status": 400, "detail": page.ErrLimit.Error()}),
 		"MethodNotAllowed": withHeader(ProblemResponse(405, "The path exists but does not support the request's method; `Allow` lists those it does. OpenAPI attaches responses to operations only, so this answer to the path's *other* methods is listed on each of its operations."),
 			"Allow", "Allow"),
 		"ContentTooLarge":      ProblemResponse(413, "The body is larger than `HTTP_BODY_LIMIT` (default 65536 bytes)."),
 		"UnsupportedMediaType": ProblemResponse(415, "The body is not `application/json` (a `charset` other than UTF-8 included)."),
-		"ValidationFailed": withExample(ProblemResponse(422, "A well-formed JSON object whose fields break a rule: a missing, unknown, read-only, duplicated or wrongly typed field, or a value out of its range. `errors` lists every broken rule."),
+		"ValidationFailed": withExample(ProblemResponse(422, "A well-formed JSON object whose fields break a rule: a missing, unknown, read-only, duplicated or wrongly typed field, or a value out of its range. `errors` lists every broken rule. On a POST, an `Idempotency-Key` reused for a different request (its one entry names the header)."),
 			Object{"type": "https://usersvc.dev/problems/validation-failed", "title": "Unprocessable Entity", "status": 422,
 				"detail": "the request body breaks one or more field rules", "errors": []any{Object{"field": "title", "message": "must not be empty"}}}),
 		"TooManyRequests": withHeader(ProblemResponse(429, "Over `RATE_LIMIT_PER_MINUTE` for this client (the token's user when authenticated, else the address)."),

@@ -1,0 +1,112 @@
+package idempotency
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"usersvc/platform/database"
+	"usersvc/platform/errs"
+)
+
+// Retention is how long a stored answer is replayed (CONTRACT §3).
+const Retention = 24 * time.Hour
+
+// The refusals of a repeated key. Neither is a replay.
+var (
+	ErrInProgress = &errs.Error{Code: errs.Conflict, RetryAfter: 1,
+		Message: "a request with this Idempotency-Key is still in progress; retry later"}
+	// ErrReused names the header as its one broken rule: a 422 always lists one.
+	ErrReused = &errs.Error{Code: errs.Invalid, Message: "this Idempotency-Key was used for a different request",
+		Fields: []errs.FieldError{{Field: Header, Message: "was used for a different request body"}}}
+)
+
+// Scope names one keyed request: keys are the caller's own, per method and path.
+type Scope struct {
+	Caller, Method, Path, Key string
+}
+
+// Answer is what a successful request answered, replayed as is.
+type Answer struct {
+	Status                      int
+	ContentType, Location, ETag string
+	Body                        []byte
+}
+
+// Succeeded is true for a 2xx, the only answers stored.
+func (a Answer) Succeeded() bool { return a.Status >= 200 && a.Status < 300 }
+
+// Store keeps the answers in the database.
+type Store struct {
+	db *database.Pool
+}
+
+// NewStore builds the store over the pool.
+func NewStore(db *database.Pool) *Store { return &Store{db: db} }
+
+const (
+	// The key's lock is taken without waiting: a second request with the key
+	// while the first runs is answered at once (409), never queued behind it.
+	tryLockSQL = `SELECT pg_try_advisory_xact_lock(hashtextextended($1 || E'\n' || $2 || E'\n' || $3 || E'\n' || $4, 0))`
+	lookupSQL  = `SELECT fingerprint, status, content_type, location, etag, body FROM idempotency_keys
+WHERE caller = $1 AND method = $2 AND path = $3 AND key = $4 AND created_at > now() - $5::interval`
+	// An expired answer the purge has not reached yet is replaced.
+	saveSQL = `INSERT INTO idempotency_keys (caller, method, path, key, fingerprint, status, content_type, location, etag, body)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+ON CONFLICT (caller, method, path, key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, status = EXCLUDED.status,
+  content_type = EXCLUDED.content_type, location = EXCLUDED.location, etag = EXCLUDED.etag, body = EXCLUDED.body, created_at = now()`
+)
+
+// Run runs the request of scope once: a stored answer of the same request
+// is returned as the replay (do does not run); another request with the key
+// is ErrReused, one still running ErrInProgress. Otherwise do runs with ctx
+// carrying the transaction (database.WithTx), and a successful answer is
+// stored and committed with its effect; anything else rolls both back.
+func (s *Store) Run(ctx context.Context, scope Scope, fingerprint []byte,
+	do func(context.Context) (Answer, error)) (replay *Answer, err error) {
+	tx, err := s.db.Begin(ctx)
+	if err != nil {
+		return nil, database.Classify(err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }() // a no-op after Commit
+	var locked bool
+	if err := tx.QueryRow(ctx, tryLockSQL, scope.Caller, scope.Method, scope.Path, scope.Key).Scan(&locked); err != nil {
+		return nil, database.Classify(err)
+	}
+	if !locked {
+		return nil, ErrInProgress
+	}
+	stored, found, err := lookup(ctx, tx, scope, fingerprint)
+	if err != nil || found {
+		return stored, err
+	}
+	answer, err := do(database.WithTx(ctx, tx))
+	if err != nil || !answer.Succeeded() {
+		return nil, err
+	}
+	if _, err := tx.Exec(ctx, saveSQL, scope.Caller, scope.Method, scope.Path, scope.Key, fingerprint,
+		answer.Status, answer.ContentType, answer.Location, answer.ETag, answer.Body); err != nil {
+		return nil, database.Classify(fmt.Errorf("store the idempotent answer: %w", err))
+	}
+	return nil, database.Classify(tx.Commit(ctx))
+}
+
+func lookup(ctx context.Context, tx pgx.Tx, scope Scope, fingerprint []byte) (*Answer, bool, error) {
+	var a Answer
+	var fp []byte
+	err := tx.QueryRow(ctx, lookupSQL, scope.Caller, scope.Method, scope.Path, scope.Key, Retention).
+		Scan(&fp, &a.Status, &a.ContentType, &a.Location, &a.ETag, &a.Body)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil, false, nil
+	case err != nil:
+		return nil, false, database.Classify(fmt.Errorf("look up the idempotency key: %w", err))
+	case !bytes.Equal(fp, fingerprint):
+		return nil, true, ErrReused
+	}
+	return &a, true, nil
+}

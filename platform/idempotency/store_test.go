@@ -1,0 +1,89 @@
+package idempotency_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"usersvc/internal/testkit/pgtest"
+	"usersvc/platform/database"
+	"usersvc/platform/idempotency"
+)
+
+func newStore(t *testing.T) (*idempotency.Store, *database.Pool) {
+	t.Helper()
+	pool := &database.Pool{Pool: pgtest.Pool(t, pgtest.Migrated(t))}
+	return idempotency.NewStore(pool), pool
+}
+
+func ok(status int) func(context.Context) (idempotency.Answer, error) {
+	return func(context.Context) (idempotency.Answer, error) {
+		return idempotency.Answer{Status: status, ContentType: "application/json", Body: []byte(`{}`)}, nil
+	}
+}
+
+// Expired answers are never replayed, and the purge deletes them.
+func TestStoreExpiryAndPurge(t *testing.T) {
+	t.Parallel()
+	s, pool := newStore(t)
+	ctx := t.Context()
+	scope := idempotency.Scope{Caller: "c", Method: "POST", Path: "/p", Key: "k"}
+	fp, _ := idempotency.Fingerprint([]byte(`{"a":1}`))
+	if replay, err := s.Run(ctx, scope, fp, ok(201)); err != nil || replay != nil {
+		t.Fatalf("first run: %v %v", replay, err)
+	}
+	if replay, err := s.Run(ctx, scope, fp, ok(201)); err != nil || replay == nil || replay.Status != 201 {
+		t.Fatalf("repeat: %v %v", replay, err)
+	}
+	if _, err := pool.Exec(ctx, `UPDATE idempotency_keys SET created_at = now() - interval '25 hours'`); err != nil {
+		t.Fatal(err)
+	}
+	ran := false
+	other, _ := idempotency.Fingerprint([]byte(`{"a":2}`))
+	if replay, err := s.Run(ctx, scope, other, func(c context.Context) (idempotency.Answer, error) { ran = true; return ok(201)(c) }); err != nil || replay != nil || !ran {
+		t.Fatalf("an expired key runs as a new request: %v %v ran=%v", replay, err, ran)
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO idempotency_keys (caller, method, path, key, fingerprint, status, content_type, location, etag, body, created_at)
+		SELECT 'c', 'POST', '/p', 'old' || i, '\x00', 201, '', '', '', '', now() - interval '25 hours' FROM generate_series(1, 1500) i`); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.Purge(ctx); err != nil || n != 1500 {
+		t.Fatalf("purged %d, %v; want 1500", n, err)
+	}
+	var left int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM idempotency_keys`).Scan(&left); err != nil || left != 1 {
+		t.Fatalf("%d answers left (%v), want the fresh one", left, err)
+	}
+}
+
+// A failed or non-2xx run stores nothing, and a held key is ErrInProgress.
+func TestStoreFailuresAndInProgress(t *testing.T) {
+	t.Parallel()
+	s, pool := newStore(t)
+	ctx := t.Context()
+	scope := idempotency.Scope{Caller: "c", Method: "POST", Path: "/p", Key: "k"}
+	fp, _ := idempotency.Fingerprint([]byte(`{}`))
+	boom := errors.New("boom")
+	if _, err := s.Run(ctx, scope, fp, func(context.Context) (idempotency.Answer, error) { return idempotency.Answer{}, boom }); !errors.Is(err, boom) {
+		t.Fatalf("failure: %v", err)
+	}
+	if _, err := s.Run(ctx, scope, fp, ok(204)); err != nil {
+		t.Fatal(err)
+	}
+	scope.Key = "k2"
+	if _, err := s.Run(ctx, scope, fp, ok(302)); err != nil {
+		t.Fatal(err)
+	}
+	var stored int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM idempotency_keys`).Scan(&stored); err != nil || stored != 1 {
+		t.Fatalf("%d stored (%v), want only the 204", stored, err)
+	}
+	scope.Key = "held"
+	_, err := s.Run(ctx, scope, fp, func(c context.Context) (idempotency.Answer, error) {
+		_, inner := s.Run(c, scope, fp, ok(201)) // a second request with the key, on another connection
+		return idempotency.Answer{}, inner
+	})
+	if !errors.Is(err, idempotency.ErrInProgress) {
+		t.Fatalf("while held: %v, want ErrInProgress", err)
+	}
+}
