@@ -141,7 +141,7 @@ func calendarSchema() openapi.Object {
 }
 
 func operation(id, summary, description string) openapi.Object {
-	return openapi.Object{"operationId": id, "tags": openapi.Strings(tag), "summary": summary, "description": description}
+	return openapi.Operation(tag, id, summary, description)
 }
 
 var itemExample = openapi.Object{

@@ -136,7 +136,7 @@ func createOperation() openapi.Object {
 		"tags":        openapi.Strings(tag),
 		"summary":     "Award a badge",
 		"description": "By the user named in the path or by an admin token (service-to-service awarding). Names are unique per user, compared as PostgreSQL's `lower()` compares them: a second badge of the same name is 409.",
-		"security":    []any{openapi.Object{"bearerAuth": []any{}}},
+		"security":    openapi.BearerSecurity(),
 		"requestBody": openapi.Object{
 			"required": true,
 			"content": openapi.JSONContent(openapi.SchemaRef("BadgeCreate"),

@@ -181,16 +181,7 @@ func goalResponse(description string, headers openapi.Object) openapi.Object {
 var etagHeader = openapi.Object{"ETag": openapi.HeaderRef("ETag")}
 
 func operation(id, summary, description string) openapi.Object {
-	op := openapi.Object{"operationId": id, "tags": openapi.Strings(tag), "summary": summary}
-	if description != "" {
-		op["description"] = description
-	}
-	return op
-}
-
-func secured(op openapi.Object) openapi.Object {
-	op["security"] = []any{openapi.Object{"bearerAuth": []any{}}}
-	return op
+	return openapi.Operation(tag, id, summary, description)
 }
 
 func listOperation() openapi.Object {
@@ -209,7 +200,7 @@ func listOperation() openapi.Object {
 }
 
 func createOperation() openapi.Object {
-	op := secured(operation("createGoal", "Create a learning goal",
+	op := openapi.Secured(operation("createGoal", "Create a learning goal",
 		fmt.Sprintf("By the user named in the path or by an admin token. `completed_at` is set when the goal is created `%s`.", StatusCompleted)))
 	op["requestBody"] = openapi.Object{"required": true,
 		"content": openapi.JSONContent(openapi.SchemaRef("GoalCreate"), openapi.Object{"title": "Learn Go", "status": StatusNotStarted})}
@@ -226,7 +217,7 @@ func getOperation() openapi.Object {
 }
 
 func updateOperation() openapi.Object {
-	op := secured(operation("updateGoal", "Update a learning goal (partial)",
+	op := openapi.Secured(operation("updateGoal", "Update a learning goal (partial)",
 		fmt.Sprintf("Sets any non-empty subset of `title`, `description`, `status`, `streak_count`; the other fields keep their values. `completed_at` is set when the goal becomes `%s` and cleared when it leaves it. `streak_count` may be written only while the goal has no check-in (else 422). Every successful update changes the `ETag`.", StatusCompleted)))
 	op["parameters"] = []any{openapi.ParameterRef("IfMatch")}
 	op["requestBody"] = openapi.Object{"required": true,
@@ -237,7 +228,7 @@ func updateOperation() openapi.Object {
 }
 
 func deleteOperation() openapi.Object {
-	op := secured(operation("deleteGoal", "Delete a learning goal", "Its check-ins and their activity items go with it."))
+	op := openapi.Secured(operation("deleteGoal", "Delete a learning goal", "Its check-ins and their activity items go with it."))
 	op["parameters"] = []any{openapi.ParameterRef("IfMatch")}
 	op["responses"] = openapi.Responses(openapi.Object{"204": openapi.Object{"description": "The goal was deleted."}},
 		400, 401, 403, 404, 405, 412, 429, 500, 503)
@@ -319,7 +310,7 @@ var checkInExample = openapi.Object{
 }
 
 func createCheckInOperation() openapi.Object {
-	op := secured(operation("createCheckIn", "Record a check-in on a goal",
+	op := openapi.Secured(operation("createCheckIn", "Record a check-in on a goal",
 		fmt.Sprintf("By the user named in the path or by an admin token. A check-in on a `%s` goal moves it to `%s`; on a `%s` or `%s` goal it is 409. "+
 			"Several check-ins on one local date count as one active day. The goal's streak, `longest_streak`, `last_check_in_on`, `updated_at` and `ETag` change with it, "+
 			"as do the user's own streak and activity feed. `If-Match` is ignored.",
@@ -351,7 +342,7 @@ func listCheckInsOperation() openapi.Object {
 }
 
 func deleteCheckInOperation() openapi.Object {
-	op := secured(operation("deleteCheckIn", "Delete a check-in",
+	op := openapi.Secured(operation("deleteCheckIn", "Delete a check-in",
 		"Its activity item goes with it; the goal's and the user's streaks are recomputed, and the goal's `ETag` changes. A check-in of another goal is 404, as an unknown one. `If-Match` is ignored."))
 	op["responses"] = openapi.Responses(openapi.Object{"204": openapi.Object{"description": "The check-in was deleted."}},
 		400, 401, 403, 404, 405, 429, 500, 503)

@@ -103,7 +103,7 @@ func privateProfileOperation() openapi.Object {
 		"tags":        openapi.Strings(tag),
 		"summary":     "The caller's private profile",
 		"description": "The profile of the token's user, with `email` and `settings`. Identity fields come from the auth-service when it is configured and answers in time (its values win and refresh the local reference), else from the local reference: an auth-service outage degrades this route to cached data, never to an error. A token whose user has no local reference creates it just in time.",
-		"security":    []any{openapi.Object{"bearerAuth": []any{}}},
+		"security":    openapi.BearerSecurity(),
 		"responses": openapi.Responses(openapi.Object{
 			"200": openapi.Object{
 				"description": "The caller's private profile.",
@@ -193,7 +193,7 @@ func getSettingsOperation() openapi.Object {
 		"tags":        openapi.Strings(tag),
 		"summary":     "A user's tracker settings",
 		"description": "By the user named in the path or by an admin token; the defaults when never written.",
-		"security":    []any{openapi.Object{"bearerAuth": []any{}}},
+		"security":    openapi.BearerSecurity(),
 		"responses":   openapi.Responses(openapi.Object{"200": settingsResponse("The settings.")}, 400, 401, 403, 404, 405, 429, 500, 503),
 	}
 }
@@ -205,7 +205,7 @@ func putSettingsOperation() openapi.Object {
 		"summary":     "Update a user's tracker settings (partial)",
 		"description": "By the user named in the path or by an admin token. Sets any non-empty subset; the answer is the whole settings object. " +
 			"A change applies from that moment on: check-ins already recorded keep their local dates.",
-		"security": []any{openapi.Object{"bearerAuth": []any{}}},
+		"security": openapi.BearerSecurity(),
 		"requestBody": openapi.Object{"required": true,
 			"content": openapi.JSONContent(openapi.SchemaRef("SettingsUpdate"), openapi.Object{"timezone": "Europe/Berlin", "day_start_hour": 2})},
 		"responses": openapi.Responses(openapi.Object{"200": settingsResponse("The whole settings after the update.")},

@@ -18,7 +18,7 @@ func base() Fragment {
 		Tags:  []Object{{"name": operationsTag, "description": "Probes, metrics and this document; not rate limited."}},
 		Paths: probePaths(),
 		Components: map[string]Object{
-			"securitySchemes": {"bearerAuth": bearerScheme()},
+			"securitySchemes": {bearerSchemeName: bearerScheme()},
 			"parameters":      baseParameters(),
 			"headers":         baseHeaders(),
 			"responses":       baseResponses(),

@@ -171,3 +171,24 @@ const (
 	NoNULPattern    = `^[^\x00]*$`
 	NonBlankPattern = `^[^\x00]*[^\s\x00][^\x00]*$`
 )
+
+// bearerSchemeName names the document's one security scheme (base.go).
+const bearerSchemeName = "bearerAuth"
+
+// BearerSecurity is the security requirement of a route that needs a token.
+func BearerSecurity() []any { return []any{Object{bearerSchemeName: []any{}}} }
+
+// Operation starts an operation of a feature's tag; an empty description is left out.
+func Operation(tag, id, summary, description string) Object {
+	op := Object{"operationId": id, "tags": Strings(tag), "summary": summary}
+	if description != "" {
+		op["description"] = description
+	}
+	return op
+}
+
+// Secured marks op as needing the bearer token.
+func Secured(op Object) Object {
+	op["security"] = BearerSecurity()
+	return op
+}
