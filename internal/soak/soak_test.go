@@ -162,7 +162,8 @@ func (h *harness) run(d time.Duration, workers int) string {
 	verifyOutbox(outbox, ws, h.rec)
 	var b strings.Builder
 	fmt.Fprintf(&b, "soak %s, %d clients, faults a fifth into each phase of %s; PostgreSQL down %s\n", d, workers, phaseLen.Round(time.Second), hold)
-	fmt.Fprintf(&b, "%-8s %12s %12s   %14s %14s\n", "process", "goroutines", "", "RSS MiB", "")
+	fmt.Fprintf(&b, "%-8s %12s %12s   %14s %14s   (paused load, after the serve phase → at the end; allowed: +max(%d, 20%%) goroutines, +max(%d MiB, 50%%) RSS)\n",
+		"process", "goroutines", "", "RSS MiB", "", goroutineSlack, rssSlack>>20)
 	for _, name := range []string{"serve", "consume"} {
 		fmt.Fprintf(&b, "%-8s %12d → %-9d   %14.1f → %-9.1f\n", name, base[name].goroutines, end[name].goroutines,
 			float64(base[name].rss)/(1<<20), float64(end[name].rss)/(1<<20))
