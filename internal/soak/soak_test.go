@@ -62,7 +62,7 @@ func TestSoak(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := startStack(t, bin, d)
+	s := startStack(t, bin)
 	pool, err := pgxpool.New(context.Background(), s.dbURL)
 	if err != nil {
 		t.Fatal(err)

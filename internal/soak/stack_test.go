@@ -25,7 +25,7 @@ type stack struct {
 	consume   *service
 }
 
-func startStack(t *testing.T, bin string, d time.Duration) *stack {
+func startStack(t *testing.T, bin string) *stack {
 	dir := t.TempDir()
 	pg, amqpPort, dist, epmd := amqptest.FreePort(t), amqptest.FreePort(t), amqptest.FreePort(t), amqptest.FreePort(t)
 	s := &stack{t: t, dir: dir,
