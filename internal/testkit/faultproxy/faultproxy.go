@@ -167,7 +167,7 @@ func (p *Proxy) accept() {
 func (p *Proxy) serve(l *link) {
 	defer p.wg.Done()
 	defer p.forget(l)
-	if _, err := p.pass(l); err != nil {
+	if p.hold(l, false) != nil {
 		return
 	}
 	up, err := net.DialTimeout("tcp", p.upstream, 5*time.Second)
@@ -193,16 +193,8 @@ func (p *Proxy) pipe(l *link, dst, src net.Conn, fromUpstream bool) {
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {
-			delay, gateErr := p.pass(l)
-			if gateErr != nil {
+			if p.hold(l, fromUpstream) != nil {
 				return
-			}
-			if fromUpstream && delay > 0 {
-				select {
-				case <-time.After(delay):
-				case <-l.done:
-					return
-				}
 			}
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				return
@@ -216,19 +208,29 @@ func (p *Proxy) pipe(l *link, dst, src net.Conn, fromUpstream bool) {
 
 var errAborted = errors.New("faultproxy: link closed")
 
-// pass waits while the proxy is a blackhole and returns the latency to add.
-func (p *Proxy) pass(l *link) (time.Duration, error) {
+// hold keeps a chunk that has just arrived for as long as the fault of the
+// moment says: while the proxy is a blackhole, and for the latency (on the
+// upstream's answers). A change of fault applies to chunks already held.
+func (p *Proxy) hold(l *link, delayed bool) error {
+	arrived := time.Now()
 	for {
 		p.mu.Lock()
 		blackhole, latency, changed := p.blackhole, p.latency, p.changed
 		p.mu.Unlock()
-		if !blackhole {
-			return latency, nil
+		var wait <-chan time.Time
+		switch {
+		case blackhole:
+		case delayed && time.Since(arrived) < latency:
+			wait = time.After(latency - time.Since(arrived))
+		default:
+			return nil
 		}
 		select {
+		case <-wait:
+			return nil
 		case <-changed:
 		case <-l.done:
-			return 0, errAborted
+			return errAborted
 		}
 	}
 }
