@@ -201,6 +201,7 @@ func (p *Proxy) pipe(l *link, dst, src net.Conn, fromUpstream bool) {
 			}
 		}
 		if err != nil {
+			_ = p.hold(l, false) // an end is news too: a blackhole keeps it
 			return
 		}
 	}
