@@ -229,4 +229,3 @@ func FuzzSettingValue(f *testing.F) {
 		}
 	})
 }
-
