@@ -328,6 +328,9 @@ func (b *backfill) readPage(ctx context.Context, cursor string, limit int) ([]Ba
 			break
 		}
 		b.logf("reading %s failed (attempt %d of 3): %v", b.src.Describe(), attempt, err)
+		if attempt == 3 {
+			break // no wait after the last attempt
+		}
 		select {
 		case <-ctx.Done():
 			return nil, "", ctx.Err()

@@ -30,7 +30,7 @@ type evConsumer struct {
 	metrics *amqp.Metrics
 }
 
-func runConsumer(t *testing.T, brokerURL string, topo amqp.Topology, pool *pgxpool.Pool, prefetch int) *evConsumer {
+func runConsumer(t *testing.T, brokerURL string, topo amqp.Topology, pool *pgxpool.Pool, prefetch int, tweaks ...func(*amqp.Options)) *evConsumer {
 	t.Helper()
 	m := amqp.NewMetrics(prometheus.NewRegistry())
 	log := zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel))
@@ -38,11 +38,15 @@ func runConsumer(t *testing.T, brokerURL string, topo amqp.Topology, pool *pgxpo
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := amqp.NewConsumer(amqp.Options{
+	opts := amqp.Options{
 		URL: brokerURL, Topology: topo, Prefetch: prefetch,
 		Retry:     amqp.Backoff{Min: 50 * time.Millisecond, Max: 500 * time.Millisecond},
 		Reconnect: amqp.Backoff{Min: 100 * time.Millisecond, Max: time.Second},
-	}, sub, m, log)
+	}
+	for _, tweak := range tweaks {
+		tweak(&opts)
+	}
+	c, err := amqp.NewConsumer(opts, sub, m, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -173,3 +173,34 @@ func BenchmarkParseAuthorizationHeader(b *testing.B) {
 		}
 	}
 }
+
+// FuzzParseKeySet reads arbitrary JWKS documents (what JWKS_URL serves is
+// outside input): never a panic; a key is pinned to at most one algorithm,
+// one this service verifies; a set with no "keys" member is refused.
+func FuzzParseKeySet(f *testing.F) {
+	f.Fuzz(func(t *testing.T, body []byte) {
+		snap, err := parseKeySet(body)
+		if err != nil {
+			return
+		}
+		var doc struct {
+			Keys []json.RawMessage `json:"keys"`
+		}
+		if json.Unmarshal(body, &doc) != nil || doc.Keys == nil {
+			t.Fatalf("accepted a document that is not a JWK Set: %q", body)
+		}
+		if snap.usable() > len(doc.Keys) {
+			t.Fatalf("%d usable keys from %d in the set", snap.usable(), len(doc.Keys))
+		}
+		for kid, alg := range snap.pinned {
+			if kid == "" {
+				t.Fatal("a key without a kid was kept")
+			}
+			switch alg {
+			case "", "RS256", "ES256", "EdDSA":
+			default:
+				t.Fatalf("key %q pinned to %q", kid, alg)
+			}
+		}
+	})
+}

@@ -206,3 +206,26 @@ func TestSecretsFromFiles(t *testing.T) {
 		t.Errorf("short key from a file: %v", err)
 	}
 }
+
+// FuzzSettingValue gives one setting of CONTRACT §7 an arbitrary value
+// (configuration is outside input): never a panic; a refusal is one line
+// that names the variable; an accepted duration is not negative.
+func FuzzSettingValue(f *testing.F) {
+	f.Fuzz(func(t *testing.T, index uint8, raw string) {
+		s := settings[int(index)%len(settings)]
+		env := map[string]string{"DATABASE_URL": "postgres://localhost/x", "SECRET_KEY": strings.Repeat("k", 32), s.env: raw}
+		cfg, err := Load(Source{Getenv: func(k string) string { return env[k] }})
+		if err != nil {
+			if msg := err.Error(); !strings.Contains(msg, s.env) || strings.Contains(msg, "\n") {
+				t.Fatalf("%s=%q refused with %q: want one line naming %s", s.env, raw, msg, s.env)
+			}
+			return
+		}
+		for _, d := range []time.Duration{cfg.AuthServiceTimeout, cfg.DatabasePoolTimeout, cfg.DatabasePoolRecycle,
+			cfg.JWTLeeway, cfg.ShutdownDelay} {
+			if d < 0 {
+				t.Fatalf("%s=%q gave a negative duration: %+v", s.env, raw, cfg)
+			}
+		}
+	})
+}

@@ -50,3 +50,25 @@ func TestFingerprint(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseKey: the Idempotency-Key header is outside input. Never a panic;
+// an accepted key is 1–255 visible ASCII characters; written back as a
+// structured-field string it reads as the same key.
+func FuzzParseKey(f *testing.F) {
+	f.Fuzz(func(t *testing.T, value string) {
+		key, err := ParseKey(value)
+		if err != nil {
+			if !errs.Is(err, errs.Malformed) {
+				t.Fatalf("ParseKey(%q): %v, want a malformed-key error", value, err)
+			}
+			return
+		}
+		if key == "" || len(key) > MaxKeyLength || !visibleASCII(key) {
+			t.Fatalf("ParseKey(%q) accepted %q", value, key)
+		}
+		quoted := `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(key) + `"`
+		if again, err := ParseKey(quoted); err != nil || again != key {
+			t.Fatalf("key %q written as %s reads as %q, %v", key, quoted, again, err)
+		}
+	})
+}

@@ -19,3 +19,25 @@ func TestLoad(t *testing.T) {
 		}
 	}
 }
+
+// FuzzLoad: a zone name is outside input (settings, check-ins). Never a
+// panic; an accepted name is well formed, and the zone carries the very name
+// asked for (so a stored name loads the same zone again).
+func FuzzLoad(f *testing.F) {
+	f.Fuzz(func(t *testing.T, name string) {
+		loc, err := Load(name)
+		if err != nil {
+			if err != ErrZone {
+				t.Fatalf("Load(%q): %v, want ErrZone", name, err)
+			}
+			return
+		}
+		if !wellFormed(name) || loc.String() != name {
+			t.Fatalf("Load(%q) accepted, zone %q", name, loc)
+		}
+		again, err := Load(loc.String())
+		if err != nil || again.String() != name {
+			t.Fatalf("reloading %q: %v, %v", name, again, err)
+		}
+	})
+}

@@ -1,6 +1,8 @@
 package authclient
 
 import (
+	"usersvc/modules/authref/userid"
+
 	"context"
 	"errors"
 	"net/http"
@@ -180,4 +182,16 @@ func TestNotConfigured(t *testing.T) {
 	if _, err := c.Get(context.Background(), "42"); !errors.Is(err, ErrNotConfigured) || c.Enabled() {
 		t.Fatalf("%v", err)
 	}
+}
+
+// FuzzDecodeUser: the auth-service's answers are outside input too. Never a
+// panic; an accepted user has a valid id (CONTRACT §1), so nothing the
+// auth-service says can create a reference no route could address.
+func FuzzDecodeUser(f *testing.F) {
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		u, err := decodeUser(raw)
+		if err == nil && !userid.Valid(u.ID) {
+			t.Fatalf("%q decoded to the invalid id %q", raw, u.ID)
+		}
+	})
 }
