@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 GO    ?= go
 
-.PHONY: all up down test build bench load lint
+.PHONY: all up down test build bench load lint bench-relay
 
 all: build
 
@@ -31,6 +31,10 @@ bench:
 load:
 	@bash scripts/bench-goals.sh 15 32 20
 	@BENCH_MODE=spread bash scripts/bench-goals.sh 15 32 20
+
+## bench-relay: the outbox relay on a durable PostgreSQL and RabbitMQ of its own: a 100,000-event backlog, then 500 changes/s (docs/events.md)
+bench-relay:
+	@bash scripts/bench-relay.sh $(ARGS)
 
 ## lint: gofmt must have nothing to say, go vet must pass
 lint:
