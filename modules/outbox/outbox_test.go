@@ -171,20 +171,24 @@ func relayedApp(t *testing.T) (*apptest.App, *sink) {
 
 func startRelay(t *testing.T, app *apptest.App, brokerURL, exchange string) (relay *outbox.Relay, stop func()) {
 	t.Helper()
-	relay, _, stop = startRelayOn(t, app.DBURL, brokerURL, exchange)
+	relay, _, stop = startRelayOn(t, app.DBURL, brokerURL, exchange, outbox.Options{})
 	return relay, stop
 }
 
 // startRelayOn runs a relay on the database at dbURL until the test ends (or stop).
-func startRelayOn(t *testing.T, dbURL, brokerURL, exchange string) (relay *outbox.Relay, m *outbox.Metrics, stop func()) {
+func startRelayOn(t *testing.T, dbURL, brokerURL, exchange string, opts outbox.Options) (relay *outbox.Relay, m *outbox.Metrics, stop func()) {
 	t.Helper()
 	cfg, err := pgx.ParseConfig(dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	m = outbox.NewMetrics(prometheus.NewRegistry())
+	if opts.Poll == 0 {
+		opts.Poll = 200 * time.Millisecond
+	}
+	opts.LockRetry = 500 * time.Millisecond
 	relay = outbox.NewRelay(cfg, amqp.NewPublisher(brokerURL, exchange), m,
-		zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel)), outbox.Options{Poll: 200 * time.Millisecond, LockRetry: 500 * time.Millisecond})
+		zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel)), opts)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); relay.Run(ctx) }()
@@ -578,7 +582,7 @@ func TestRelayAcrossADatabaseRestart(t *testing.T) {
 	brokerURL := amqptest.URL(t)
 	exchange := "test.usersvc.events." + amqptest.Suffix()
 	s := newSink(t, brokerURL, exchange)
-	_, metrics, _ := startRelayOn(t, pg.url, brokerURL, exchange)
+	_, metrics, _ := startRelayOn(t, pg.url, brokerURL, exchange, outbox.Options{})
 	pool := pgtest.Pool(t, pg.url)
 	ctx := t.Context()
 	if _, err := pool.Exec(ctx, `INSERT INTO auth_users (auth_user_id) VALUES ('r')`); err != nil {
@@ -660,4 +664,33 @@ func TestRelayAcrossADatabaseRestart(t *testing.T) {
 	}
 	t.Logf("%d events committed (%d writes failed during the outage); %d messages, %d duplicates; duplicate risk counted %v",
 		len(want), failedWrites.Load(), len(s.all()), duplicates, risk)
+}
+
+// A dozing relay is woken by the writer's notification, not by its poll:
+// with the fallback poll at a minute, each event of a quiet spell arrives
+// within seconds.
+func TestADozingRelayWakesOnTheDoorbell(t *testing.T) {
+	t.Parallel()
+	brokerURL := amqptest.URL(t)
+	exchange := "test.usersvc.events." + amqptest.Suffix()
+	app := newApp(t)
+	s := newSink(t, brokerURL, exchange)
+	startRelayOn(t, app.DBURL, brokerURL, exchange, outbox.Options{Poll: time.Minute})
+	app.Exec(`INSERT INTO auth_users (auth_user_id) VALUES ('d')`)
+	for i := range 3 {
+		time.Sleep(time.Second) // a quiet spell: the relay dozes
+		start := time.Now()
+		tx, err := app.DB.Begin(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := outbox.Record(t.Context(), tx, outbox.Deleted("d", int64(i))); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		s.waitFor(t, i+1, 10*time.Second)
+		t.Logf("event %d arrived %v after its commit", i, time.Since(start).Round(time.Millisecond))
+	}
 }
