@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 GO    ?= go
 
-.PHONY: all up down test build bench load lint bench-relay
+.PHONY: all up down test build bench load lint bench-relay bench-idempotency
 
 all: build
 
@@ -35,6 +35,10 @@ load:
 ## bench-relay: the outbox relay on a durable PostgreSQL and RabbitMQ of its own: a 100,000-event backlog, then 500 changes/s (docs/events.md)
 bench-relay:
 	@bash scripts/bench-relay.sh $(ARGS)
+
+## bench-idempotency: POST goal with an Idempotency-Key against the same POST without, alternating rounds (docs/events.md)
+bench-idempotency:
+	@bash scripts/bench-idempotency.sh $(ARGS)
 
 ## lint: gofmt must have nothing to say, go vet must pass
 lint:
