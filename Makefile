@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 GO    ?= go
 
-.PHONY: all up down test build bench load lint soak
+.PHONY: all up down test build bench load lint soak bench-relay bench-idempotency
 
 all: build
 
@@ -38,6 +38,14 @@ soak:
 	@bash scripts/services.sh install
 	USERSVC_SOAK_DURATION=$${SOAK:-3m} USERSVC_SOAK_WORKERS=$${SOAK_WORKERS:-6} \
 		$(GO) test -count=1 -v -timeout $${SOAK_TIMEOUT:-24h} -run '^TestSoak$$' ./internal/soak
+
+## bench-relay: the outbox relay on a durable PostgreSQL and RabbitMQ of its own: a 100,000-event backlog, then 500 changes/s (docs/events.md)
+bench-relay:
+	@bash scripts/bench-relay.sh $(ARGS)
+
+## bench-idempotency: POST goal with an Idempotency-Key against the same POST without, alternating rounds (docs/events.md)
+bench-idempotency:
+	@bash scripts/bench-idempotency.sh $(ARGS)
 
 ## lint: gofmt must have nothing to say, go vet must pass
 lint:

@@ -12,9 +12,12 @@ type Metrics struct {
 	OldestAge prometheus.Gauge
 	Published prometheus.Counter
 	Failed    prometheus.Counter
-	Purged    prometheus.Counter
-	Latency   prometheus.Histogram
-	Leader    prometheus.Gauge
+	// DuplicateRisk counts events published again after a failure although
+	// the broker may have taken them the first time.
+	DuplicateRisk prometheus.Counter
+	Purged        prometheus.Counter
+	Latency       prometheus.Histogram
+	Leader        prometheus.Gauge
 
 	backlog atomic.Int64
 }
@@ -34,6 +37,10 @@ func NewMetrics(r prometheus.Registerer) *Metrics {
 		Failed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "outbox_publish_failures_total", Help: "Publish attempts that failed (nack, return, outage); each is retried.",
 		}),
+		DuplicateRisk: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "outbox_duplicate_risk_total",
+			Help: "Events handed to the broker but not recorded as published (no confirm, a refusal before them, or the mark failed): published again, they may reach consumers twice.",
+		}),
 		Purged: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "outbox_purged_total", Help: "Published events deleted after the retention.",
 		}),
@@ -45,7 +52,7 @@ func NewMetrics(r prometheus.Registerer) *Metrics {
 			Name: "outbox_relay_leader", Help: "1 while this process's relay holds the lock and publishes.",
 		}),
 	}
-	r.MustRegister(m.Backlog, m.OldestAge, m.Published, m.Failed, m.Purged, m.Latency, m.Leader)
+	r.MustRegister(m.Backlog, m.OldestAge, m.Published, m.Failed, m.DuplicateRisk, m.Purged, m.Latency, m.Leader)
 	return m
 }
 

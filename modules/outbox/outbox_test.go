@@ -7,11 +7,13 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	amqp091 "github.com/rabbitmq/amqp091-go"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
@@ -19,6 +21,7 @@ import (
 	"usersvc/internal/testkit/amqptest"
 	"usersvc/internal/testkit/apptest"
 	"usersvc/internal/testkit/asyncheck"
+	"usersvc/internal/testkit/pgtest"
 	"usersvc/modules/activity"
 	"usersvc/modules/authref"
 	"usersvc/modules/badges"
@@ -168,19 +171,31 @@ func relayedApp(t *testing.T) (*apptest.App, *sink) {
 
 func startRelay(t *testing.T, app *apptest.App, brokerURL, exchange string) (relay *outbox.Relay, stop func()) {
 	t.Helper()
-	cfg, err := pgx.ParseConfig(app.DBURL)
+	relay, _, stop = startRelayOn(t, app.DBURL, brokerURL, exchange, outbox.Options{})
+	return relay, stop
+}
+
+// startRelayOn runs a relay on the database at dbURL until the test ends (or stop).
+func startRelayOn(t *testing.T, dbURL, brokerURL, exchange string, opts outbox.Options) (relay *outbox.Relay, m *outbox.Metrics, stop func()) {
+	t.Helper()
+	cfg, err := pgx.ParseConfig(dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	relay = outbox.NewRelay(cfg, amqp.NewPublisher(brokerURL, exchange), outbox.NewMetrics(prometheus.NewRegistry()),
-		zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), outbox.Options{Poll: 200 * time.Millisecond, LockRetry: 500 * time.Millisecond})
+	m = outbox.NewMetrics(prometheus.NewRegistry())
+	if opts.Poll == 0 {
+		opts.Poll = 200 * time.Millisecond
+	}
+	opts.LockRetry = 500 * time.Millisecond
+	relay = outbox.NewRelay(cfg, amqp.NewPublisher(brokerURL, exchange), m,
+		zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel)), opts)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); relay.Run(ctx) }()
 	var once sync.Once
 	stop = func() { once.Do(func() { cancel(); <-done }) }
 	t.Cleanup(stop)
-	return relay, stop
+	return relay, m, stop
 }
 
 func mustDo(t *testing.T, app *apptest.App, status int, method, path string, body any, opts ...apptest.Option) apptest.Response {
@@ -533,4 +548,149 @@ func TestRelayAcrossABrokerRestart(t *testing.T) {
 		}
 	}
 	t.Logf("%d messages for %d events (duplicates across the restart); relay leading %v", len(s.all()), total, relay.Leading())
+}
+
+// ownPostgres is a PostgreSQL of the test's own with durable settings, to
+// stop and start at will (stopping the shared one would break the packages
+// testing beside this one).
+type ownPostgres struct{ dir, port, url string }
+
+func startOwnPostgres(t *testing.T) *ownPostgres {
+	t.Helper()
+	p := &ownPostgres{dir: t.TempDir(), port: fmt.Sprint(amqptest.FreePort(t))}
+	t.Cleanup(func() { amqptest.RunServices(t, nil, "destroy", p.dir) })
+	amqptest.RunServices(t, []string{"PG_FAST=0"}, "start-pg", p.dir, p.port)
+	p.url = fmt.Sprintf("postgres://postgres@127.0.0.1:%s/postgres?sslmode=disable", p.port)
+	if err := pgtest.Migrate(p.url); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	return p
+}
+
+// crash stops the server at once (no shutdown checkpoint: it recovers from its WAL at start).
+func (p *ownPostgres) crash(t *testing.T) {
+	amqptest.RunServices(t, []string{"PG_STOP_MODE=immediate"}, "stop-pg", p.dir)
+}
+func (p *ownPostgres) start(t *testing.T) { amqptest.RunServices(t, nil, "start-pg", p.dir, p.port) }
+
+// The database crashes while events are written and relayed: every event
+// committed arrives at least once, in order; what arrives twice is no more
+// than the relay counted as at risk.
+func TestRelayAcrossADatabaseRestart(t *testing.T) {
+	t.Parallel()
+	pg := startOwnPostgres(t)
+	brokerURL := amqptest.URL(t)
+	exchange := "test.usersvc.events." + amqptest.Suffix()
+	s := newSink(t, brokerURL, exchange)
+	_, metrics, _ := startRelayOn(t, pg.url, brokerURL, exchange, outbox.Options{})
+	pool := pgtest.Pool(t, pg.url)
+	ctx := t.Context()
+	if _, err := pool.Exec(ctx, `INSERT INTO auth_users (auth_user_id) VALUES ('r')`); err != nil {
+		t.Fatal(err)
+	}
+	record := func(i int) error {
+		tx, err := pool.Begin(ctx)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+		if err := outbox.Record(ctx, tx, outbox.Deleted("r", int64(i))); err != nil {
+			return err
+		}
+		return tx.Commit(ctx)
+	}
+	const total = 400
+	var failedWrites atomic.Int64
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < total && ctx.Err() == nil; {
+			if err := record(i); err != nil {
+				failedWrites.Add(1) // the database is down: the same change again (its first try may have committed)
+				time.Sleep(50 * time.Millisecond)
+				continue
+			}
+			i++
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	amqptest.WaitFor(t, "some events relayed", func() bool { return len(s.unique()) >= 100 })
+	pg.crash(t)
+	time.Sleep(time.Second)
+	pg.start(t)
+	<-done
+
+	// What the database holds is what was committed.
+	var want []string
+	if err := amqptest.Eventually(time.Minute, 50*time.Millisecond, func() bool {
+		rows, err := pool.Query(ctx, `SELECT event_id::text FROM outbox_events ORDER BY id`)
+		if err != nil {
+			return false
+		}
+		want, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		return err == nil && len(want) >= total
+	}); err != nil {
+		t.Fatalf("the events committed: %d, %v", len(want), err)
+	}
+	got := s.waitFor(t, len(want), time.Minute)
+	arrived := map[string]bool{}
+	last := -1
+	for _, m := range got {
+		arrived[m.Props.MessageId] = true
+		var env struct {
+			Data struct {
+				Goal int `json:"goal_id"`
+			}
+		}
+		_ = json.Unmarshal(m.Body, &env)
+		if env.Data.Goal < last {
+			t.Fatalf("goal %d arrived after goal %d: order lost across the restart", env.Data.Goal, last)
+		}
+		last = env.Data.Goal
+	}
+	for _, id := range want {
+		if !arrived[id] {
+			t.Fatalf("event %s was committed and never arrived", id)
+		}
+	}
+	var pending int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM outbox_events WHERE published_at IS NULL`).Scan(&pending); err != nil || pending != 0 {
+		t.Fatalf("%d events unpublished (%v)", pending, err)
+	}
+	duplicates := len(s.all()) - len(got)
+	risk := testutil.ToFloat64(metrics.DuplicateRisk)
+	if float64(duplicates) > risk {
+		t.Errorf("%d duplicates arrived, but the relay counted only %v at risk", duplicates, risk)
+	}
+	t.Logf("%d events committed (%d writes failed during the outage); %d messages, %d duplicates; duplicate risk counted %v",
+		len(want), failedWrites.Load(), len(s.all()), duplicates, risk)
+}
+
+// A dozing relay is woken by the writer's notification, not by its poll:
+// with the fallback poll at a minute, each event of a quiet spell arrives
+// within seconds.
+func TestADozingRelayWakesOnTheDoorbell(t *testing.T) {
+	t.Parallel()
+	brokerURL := amqptest.URL(t)
+	exchange := "test.usersvc.events." + amqptest.Suffix()
+	app := newApp(t)
+	s := newSink(t, brokerURL, exchange)
+	startRelayOn(t, app.DBURL, brokerURL, exchange, outbox.Options{Poll: time.Minute})
+	app.Exec(`INSERT INTO auth_users (auth_user_id) VALUES ('d')`)
+	for i := range 3 {
+		time.Sleep(time.Second) // a quiet spell: the relay dozes
+		start := time.Now()
+		tx, err := app.DB.Begin(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := outbox.Record(t.Context(), tx, outbox.Deleted("d", int64(i))); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		s.waitFor(t, i+1, 10*time.Second)
+		t.Logf("event %d arrived %v after its commit", i, time.Since(start).Round(time.Millisecond))
+	}
 }

@@ -59,8 +59,13 @@ func NewRelay(db *pgx.ConnConfig, pub *amqp.Publisher, m *Metrics, log *zap.Logg
 	return &Relay{db: db, pub: pub, log: log, metrics: m, opts: opts.withDefaults()}
 }
 
+// relayLockClass namespaces the relay's advisory locks: (class, 0) is the
+// one relay's session lock, (class, 1) the doorbell. Apart from the users'
+// event locks, whose second key is any hash.
+const relayLockClass = "1869574003"
+
 // relayLockSQL is the one relay's session lock.
-const relayLockSQL = `SELECT pg_try_advisory_lock(` + userLockClass + `, 0)`
+const relayLockSQL = `SELECT pg_try_advisory_lock(` + relayLockClass + `, 0)`
 
 // Leading reports whether this relay holds the lock.
 func (r *Relay) Leading() bool { return r.leading.Load() }
@@ -110,18 +115,36 @@ func (r *Relay) session(ctx context.Context) error {
 	if _, err := conn.Exec(ctx, "LISTEN outbox_events"); err != nil {
 		return err
 	}
-	return r.lead(ctx, conn)
+	m, err := r.newMarker(ctx)
+	if err != nil {
+		return err
+	}
+	defer m.close(ctx)
+	return r.lead(ctx, conn, m)
 }
 
-// lead publishes batch after batch; between them it waits for a
-// notification, or the fallback poll.
-func (r *Relay) lead(ctx context.Context, conn *pgx.Conn) error {
-	backoff := time.Duration(0)
-	lastPurge := time.Time{}
+// lead publishes batch after batch. When nothing is left it dozes: it
+// takes the doorbell (writers then notify), reads once more, and waits for
+// a notification or the fallback poll.
+func (r *Relay) lead(ctx context.Context, conn *pgx.Conn, m *marker) error {
+	var (
+		backoff, busy       time.Duration
+		lastPurge, lastStat time.Time
+		dozing              bool
+	)
 	for ctx.Err() == nil {
-		n, full, err := r.relayBatch(ctx, conn)
+		n, full, err := r.relayBatch(ctx, conn, m)
+		if dozing && (n > 0 || err != nil) && !conn.IsClosed() {
+			if err := wake(ctx, conn); err != nil {
+				return err
+			}
+			dozing = false
+		}
 		switch {
 		case errors.Is(err, errPublish):
+			if err := m.wait(); err != nil {
+				return err
+			}
 			r.failing.Store(true)
 			backoff = min(max(2*backoff, 50*time.Millisecond), r.opts.MaxBackoff)
 			sleep(ctx, backoff)
@@ -131,45 +154,110 @@ func (r *Relay) lead(ctx context.Context, conn *pgx.Conn) error {
 		}
 		r.failing.Store(false)
 		backoff = 0
-		if full {
-			continue
+		if full || n > 0 {
+			busy = 0
+			continue // more may have come meanwhile
 		}
-		if time.Since(lastPurge) >= r.opts.PurgeEvery {
-			if err := r.purge(ctx, conn); err != nil {
-				return err
-			}
-			lastPurge = time.Now()
-		}
-		if err := r.refreshStats(ctx, conn); err != nil {
+		if err := r.housekeeping(ctx, conn, &lastPurge, &lastStat, dozing); err != nil {
 			return err
 		}
+		if !dozing {
+			locked, err := tryDoorbell(ctx, conn)
+			if err != nil {
+				return err
+			}
+			if locked {
+				dozing = true
+				continue // no writer is left between its event and its commit: read once more
+			}
+			// A writer is between its event and its commit (it will not
+			// ring): look again soon, less often while that lasts.
+			busy = min(max(2*busy, minBusyPoll), maxBusyPoll)
+			if err := waitNotification(ctx, conn, busy); err != nil {
+				return err
+			}
+			continue
+		}
 		wait := r.opts.Poll
-		if n > 0 || r.metrics.backlog.Load() > 0 {
+		if r.metrics.backlog.Load() > 0 {
 			// Events of transactions not yet below the horizon: look again soon.
 			wait = 50 * time.Millisecond
 		}
 		if err := waitNotification(ctx, conn, wait); err != nil {
 			return err
 		}
+		if err := wake(ctx, conn); err != nil {
+			return err
+		}
+		dozing = false
 	}
 	return ctx.Err()
 }
 
+// The awake relay's own poll while writers are in flight (they do not ring).
+const (
+	minBusyPoll = 5 * time.Millisecond
+	maxBusyPoll = 200 * time.Millisecond
+)
+
+// The doorbell (migrations/00006_outbox_doorbell.sql): held exclusively by
+// the relay while it dozes; a writer that cannot take it shared notifies.
+const (
+	tryDoorbellSQL = `SELECT pg_try_advisory_lock(` + relayLockClass + `, 1)`
+	wakeSQL        = `SELECT pg_advisory_unlock(` + relayLockClass + `, 1)`
+)
+
+func tryDoorbell(ctx context.Context, conn *pgx.Conn) (bool, error) {
+	var locked bool
+	err := conn.QueryRow(ctx, tryDoorbellSQL).Scan(&locked)
+	return locked, err
+}
+
+// wake releases the doorbell: the relay is awake, writers stop notifying.
+func wake(ctx context.Context, conn *pgx.Conn) error {
+	_, err := conn.Exec(ctx, wakeSQL)
+	return err
+}
+
+// housekeeping purges when due and refreshes the backlog figures before a
+// doze, and at least every second while writers keep the relay awake.
+func (r *Relay) housekeeping(ctx context.Context, conn *pgx.Conn, lastPurge, lastStat *time.Time, dozing bool) error {
+	if time.Since(*lastPurge) >= r.opts.PurgeEvery {
+		if err := r.purge(ctx, conn); err != nil {
+			return err
+		}
+		*lastPurge = time.Now()
+	}
+	if !dozing && time.Since(*lastStat) < time.Second {
+		return nil
+	}
+	*lastStat = time.Now()
+	return r.refreshStats(ctx, conn)
+}
+
 var errPublish = errors.New("publish failed")
 
-// fetchSQL reads the next events to publish: committed rows of
-// transactions below the snapshot's horizon (every transaction with a
-// smaller xid has ended, so none of theirs can still appear), and for each
-// user only those before the user's first row that is not yet below it,
-// so a user's events leave in the order of their ids (of their commits).
-const fetchSQL = `WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin)
+// fetchSQL reads the next events to publish, in one snapshot: the first
+// $2 unpublished rows in id order (an ordered scan of the pending index that
+// stops there), then for each user the rows before its first one of a
+// transaction not yet below the snapshot's horizon (every transaction with a
+// smaller xid has ended, so none of theirs can still appear, as
+// watermill-sql reads), the first $1 of those by id. A user's earlier
+// unpublished rows all lie in the window, so its events leave in the order
+// of their ids (of their commits) and a transaction still open is never passed.
+// $3 are the rows being marked: published, so they hold no user back.
+const fetchSQL = `WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin),
+window_rows AS (SELECT e.id, e.auth_user_id, e.xid < h.xmin AS below FROM outbox_events e, h
+    WHERE e.published_at IS NULL ORDER BY e.id LIMIT $2),
+open_path AS (SELECT id, bool_and(below) OVER (PARTITION BY auth_user_id ORDER BY id) AS ok FROM window_rows)
 SELECT e.id, e.event_id::text, e.routing_key, e.event_type, e.data::text, e.created_at
-FROM outbox_events e, h
-WHERE e.published_at IS NULL AND e.xid < h.xmin
-  AND NOT EXISTS (SELECT 1 FROM outbox_events p
-      WHERE p.auth_user_id = e.auth_user_id AND p.published_at IS NULL AND p.id < e.id AND p.xid >= h.xmin)
-ORDER BY e.id
-LIMIT $1`
+FROM outbox_events e
+WHERE e.id = ANY (ARRAY(SELECT id FROM open_path WHERE ok AND NOT id = ANY ($3) ORDER BY id LIMIT $1))
+ORDER BY e.id`
+
+// windowFactor sizes the window fetchSQL looks in: rows held behind a
+// transaction still open are skipped within it, up to this many batches.
+const windowFactor = 4
 
 const markSQL = `UPDATE outbox_events SET published_at = now() WHERE id = ANY($1)`
 
@@ -180,10 +268,11 @@ type pending struct {
 	createdAt         time.Time
 }
 
-// relayBatch publishes one batch and marks what the broker confirmed; full
-// tells that more may be waiting.
-func (r *Relay) relayBatch(ctx context.Context, conn *pgx.Conn) (n int, full bool, err error) {
-	rows, err := conn.Query(ctx, fetchSQL, r.opts.Batch)
+// relayBatch publishes one batch and has what the broker confirmed marked
+// while the next one goes (m); full tells that more may be waiting.
+func (r *Relay) relayBatch(ctx context.Context, conn *pgx.Conn, m *marker) (n int, full bool, err error) {
+	marking := m.marking()
+	rows, err := conn.Query(ctx, fetchSQL, r.opts.Batch, windowFactor*r.opts.Batch+len(marking), marking)
 	if err != nil {
 		return 0, false, err
 	}
@@ -193,14 +282,17 @@ func (r *Relay) relayBatch(ctx context.Context, conn *pgx.Conn) (n int, full boo
 		batch = append(batch, p)
 		return nil
 	})
-	if err != nil || len(batch) == 0 {
+	if err != nil {
 		return 0, false, err
+	}
+	if len(batch) == 0 {
+		return 0, false, m.wait() // nothing goes meanwhile: let the last mark land
 	}
 	msgs := make([]amqp.Outgoing, len(batch))
 	for i, e := range batch {
 		msgs[i] = amqp.Outgoing{Key: e.key, Body: envelope(e), MessageID: e.eventID, Type: e.typ, Timestamp: e.createdAt}
 	}
-	sent, pubErr := r.pub.Publish(ctx, msgs)
+	sent, handed, pubErr := r.pub.Publish(ctx, msgs)
 	if sent > 0 {
 		ids := make([]int64, sent)
 		now := time.Now()
@@ -208,14 +300,17 @@ func (r *Relay) relayBatch(ctx context.Context, conn *pgx.Conn) (n int, full boo
 			ids[i] = batch[i].id
 			r.metrics.Latency.Observe(now.Sub(batch[i].createdAt).Seconds())
 		}
-		// Marked only after the confirms: a failure here republishes them
-		// (at least once; consumers deduplicate by event_id).
-		if _, err := conn.Exec(ctx, markSQL, ids); err != nil {
+		// The previous batch's mark must have landed first: a failure there
+		// ends the session, and what it confirmed goes again.
+		if err := m.wait(); err != nil {
+			r.metrics.DuplicateRisk.Add(float64(handed))
 			return 0, false, err
 		}
-		r.metrics.Published.Add(float64(sent))
+		m.start(ctx, ids)
 	}
 	if pubErr != nil {
+		// Handed over, not confirmed in order: they go again, and may have arrived.
+		r.metrics.DuplicateRisk.Add(float64(handed - sent))
 		r.metrics.Failed.Inc()
 		if ctx.Err() == nil {
 			r.log.Warn("outbox relay: publish failed; backing off", zap.Int("confirmed", sent), zap.Error(pubErr))
@@ -223,6 +318,58 @@ func (r *Relay) relayBatch(ctx context.Context, conn *pgx.Conn) (n int, full boo
 		return sent, false, errPublish
 	}
 	return sent, len(batch) == r.opts.Batch, nil
+}
+
+// marker marks confirmed batches published, one at a time, on a connection
+// of its own, so a batch's mark overlaps the next batch's read and publish.
+// Rows are marked only after the broker confirmed them.
+type marker struct {
+	conn    *pgx.Conn
+	metrics *Metrics
+	ids     []int64    // the batch being marked
+	done    chan error // its outcome; nil when idle
+}
+
+func (r *Relay) newMarker(ctx context.Context) (*marker, error) {
+	conn, err := pgx.ConnectConfig(ctx, r.db)
+	if err != nil {
+		return nil, err
+	}
+	return &marker{conn: conn, metrics: r.metrics}, nil
+}
+
+// marking are the ids being marked (never nil: a NULL array would match nothing).
+func (m *marker) marking() []int64 { return append([]int64{}, m.ids...) }
+
+func (m *marker) start(ctx context.Context, ids []int64) {
+	done := make(chan error, 1)
+	m.ids, m.done = ids, done
+	go func() {
+		_, err := m.conn.Exec(ctx, markSQL, ids)
+		if err == nil {
+			m.metrics.Published.Add(float64(len(ids)))
+		}
+		done <- err
+	}()
+}
+
+// wait returns the outcome of the mark under way, if any. A batch whose
+// mark failed was confirmed: it goes again, a duplicate.
+func (m *marker) wait() error {
+	if m.done == nil {
+		return nil
+	}
+	err := <-m.done
+	if err != nil {
+		m.metrics.DuplicateRisk.Add(float64(len(m.ids)))
+	}
+	m.ids, m.done = nil, nil
+	return err
+}
+
+func (m *marker) close(ctx context.Context) {
+	_ = m.wait()
+	_ = m.conn.Close(context.WithoutCancel(ctx))
 }
 
 // envelope is the body of CONTRACT §4b, exactly these four members.

@@ -52,15 +52,17 @@ func (p *Publisher) DeclareExchange() error {
 // ErrNotRouted is a message the broker returned: no queue is bound for it.
 var ErrNotRouted = errors.New("the broker returned the message: no queue is bound for its routing key")
 
-// Publish sends msgs in order and waits for their confirms. It returns how
-// many leading messages the broker took (acknowledged and not returned);
-// the error says why the next one was not.
-func (p *Publisher) Publish(ctx context.Context, msgs []Outgoing) (int, error) {
+// Publish sends msgs in order, all before waiting for any confirm, then
+// waits for their confirms. It returns how many leading messages the broker
+// took (acknowledged and not returned) and how many were handed to it; the
+// error says why message confirmed was not taken. Those handed over but not
+// taken may still have reached a queue: publishing them again may duplicate them.
+func (p *Publisher) Publish(ctx context.Context, msgs []Outgoing) (confirmed, handed int, err error) {
 	if len(msgs) > MaxBatch {
 		msgs = msgs[:MaxBatch]
 	}
 	if err := p.connect(); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	confirms := make([]*amqp091.DeferredConfirmation, 0, len(msgs))
 	var sendErr error
@@ -79,13 +81,14 @@ func (p *Publisher) Publish(ctx context.Context, msgs []Outgoing) (int, error) {
 		}
 		confirms = append(confirms, dc)
 	}
+	handed = len(confirms)
 	acked := make([]bool, len(confirms))
 	for i, dc := range confirms {
 		ok, err := dc.WaitContext(ctx)
 		if err != nil {
 			n := firstRefused(acked[:i], msgs, p.drainReturns())
 			p.Close()
-			return n, err
+			return n, handed, err
 		}
 		acked[i] = ok
 	}
@@ -93,15 +96,15 @@ func (p *Publisher) Publish(ctx context.Context, msgs []Outgoing) (int, error) {
 	n := firstRefused(acked, msgs, returned)
 	if n < len(confirms) {
 		if returned[msgs[n].MessageID] {
-			return n, fmt.Errorf("%w (%s)", ErrNotRouted, msgs[n].Key)
+			return n, handed, fmt.Errorf("%w (%s)", ErrNotRouted, msgs[n].Key)
 		}
-		return n, fmt.Errorf("the broker refused message %s (nack)", msgs[n].MessageID)
+		return n, handed, fmt.Errorf("the broker refused message %s (nack)", msgs[n].MessageID)
 	}
 	if sendErr != nil {
 		p.Close()
-		return len(confirms), sendErr
+		return len(confirms), handed, sendErr
 	}
-	return len(confirms), nil
+	return len(confirms), handed, nil
 }
 
 // firstRefused is the index of the first message not acknowledged or returned.

@@ -87,3 +87,53 @@ func TestStoreFailuresAndInProgress(t *testing.T) {
 		t.Fatalf("while held: %v, want ErrInProgress", err)
 	}
 }
+
+// A crash between the effect and its stored answer is impossible by
+// construction: both are in one transaction. The effect is written, then
+// the answer cannot be stored (the connection dies, or the database refuses
+// it): neither remains, and the key runs again.
+func TestEffectAndAnswerCommitTogether(t *testing.T) {
+	t.Parallel()
+	for name, fail := range map[string]func(t *testing.T, ctx context.Context, pool *database.Pool) idempotency.Answer{
+		"the connection dies after the effect": func(t *testing.T, ctx context.Context, pool *database.Pool) idempotency.Answer {
+			var pid int
+			if err := database.ConnOf(ctx, pool).QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := pool.Exec(context.WithoutCancel(ctx), `SELECT pg_terminate_backend($1)`, pid); err != nil {
+				t.Fatal(err)
+			}
+			return idempotency.Answer{Status: 201, ContentType: "application/json", Body: []byte(`{}`)}
+		},
+		"the answer cannot be stored": func(*testing.T, context.Context, *database.Pool) idempotency.Answer {
+			return idempotency.Answer{Status: 201, ContentType: "application/json\x00", Body: []byte(`{}`)} // text refuses NUL
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			s, pool := newStore(t)
+			ctx := t.Context()
+			scope := idempotency.Scope{Caller: "c", Method: "POST", Path: "/p", Key: "k"}
+			fp, _ := idempotency.Fingerprint([]byte(`{}`))
+			_, err := s.Run(ctx, scope, fp, func(c context.Context) (idempotency.Answer, error) {
+				if _, err := database.ConnOf(c, pool).Exec(c, `INSERT INTO auth_users (auth_user_id) VALUES ('effect')`); err != nil {
+					t.Fatal(err)
+				}
+				return fail(t, c, pool), nil
+			})
+			if err == nil {
+				t.Fatal("Run succeeded without storing its answer")
+			}
+			var effects, answers int
+			if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM auth_users), (SELECT count(*) FROM idempotency_keys)`).Scan(&effects, &answers); err != nil {
+				t.Fatal(err)
+			}
+			if effects != 0 || answers != 0 {
+				t.Fatalf("%d effects and %d answers remain, want neither", effects, answers)
+			}
+			if replay, err := s.Run(ctx, scope, fp, ok(201)); err != nil || replay != nil {
+				t.Fatalf("the key after the failure: replay %v, %v; want a new run", replay, err)
+			}
+		})
+	}
+}
