@@ -82,12 +82,8 @@ func New(t testing.TB, opts Options, backends ...string) *Balancer {
 		if err != nil {
 			t.Fatalf("lbtest: %v", err)
 		}
-		b := &Backend{URL: u, proxy: httputil.NewSingleHostReverseProxy(u)}
-		b.proxy.Transport = &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 30 * time.Second}
-		b.proxy.ErrorHandler = func(w http.ResponseWriter, _ *http.Request, _ error) {
-			b.failed.Add(1)
-			w.WriteHeader(http.StatusBadGateway)
-		}
+		b := &Backend{URL: u}
+		b.proxy = newProxy(b)
 		lb.Backends = append(lb.Backends, b)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -100,6 +96,18 @@ func New(t testing.TB, opts Options, backends ...string) *Balancer {
 	lb.URL = srv.URL
 	t.Cleanup(func() { srv.Close(); cancel(); wg.Wait() })
 	return lb
+}
+
+// newProxy forwards to b; a request it cannot get an answer for is a 502
+// and counts as b's failure.
+func newProxy(b *Backend) *httputil.ReverseProxy {
+	p := httputil.NewSingleHostReverseProxy(b.URL)
+	p.Transport = &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 30 * time.Second}
+	p.ErrorHandler = func(w http.ResponseWriter, _ *http.Request, _ error) {
+		b.failed.Add(1)
+		w.WriteHeader(http.StatusBadGateway)
+	}
+	return p
 }
 
 // watch probes b's readiness path every period: one success puts it in
@@ -167,7 +175,7 @@ func (lb *Balancer) WaitReady(within time.Duration) bool {
 		if all {
 			return true
 		}
-		time.Sleep(lb.period / 2)
+		time.Sleep(10 * time.Millisecond)
 	}
 	return false
 }
@@ -179,7 +187,7 @@ func (lb *Balancer) WaitBackend(i int, ready bool, within time.Duration) bool {
 		if lb.Backends[i].ready.Load() == ready {
 			return true
 		}
-		time.Sleep(lb.period / 4)
+		time.Sleep(10 * time.Millisecond)
 	}
 	return false
 }
