@@ -55,6 +55,9 @@ func Start(t testing.TB, name, bin string, env []string, args ...string) *Proc {
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.TempDir()}, env...)
 	logs := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
+	// A child that outlives the process keeps the log pipe open: stop
+	// reading it soon after the process itself ends.
+	cmd.WaitDelay = time.Second
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
