@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 GO    ?= go
 
-.PHONY: all up down test build bench load lint
+.PHONY: all up down test build bench load lint cluster
 
 all: build
 
@@ -31,6 +31,10 @@ bench:
 load:
 	@bash scripts/bench-goals.sh 15 32 20
 	@BENCH_MODE=spread bash scripts/bench-goals.sh 15 32 20
+
+## cluster: the multi-replica proof, twice in a row: 3 serve + 2 consume on a private PostgreSQL/RabbitMQ, load, relay failover, rolling restart; prints its figures (docs/deploy.md)
+cluster:
+	@bash scripts/cluster.sh
 
 ## lint: gofmt must have nothing to say, go vet must pass
 lint:
