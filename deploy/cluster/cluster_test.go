@@ -236,7 +236,8 @@ func startCluster(t *testing.T, bin string, stack *proctest.Stack, p profile) *c
 	}
 	c := &cluster{broker: stack.RabbitMQURL}
 	for i := range 2 {
-		r := newReplica(t, bin, fmt.Sprintf("consume-%d", i+1), env, "consume")
+		// The relay's lock changes are logged at info: what a failed failover needs.
+		r := newReplica(t, bin, fmt.Sprintf("consume-%d", i+1), append(env, "LOG_LEVEL=info"), "consume")
 		r.start(t)
 		c.consumes = append(c.consumes, r)
 	}
@@ -347,11 +348,21 @@ func (c *cluster) killLeader(t *testing.T, inFlight func()) time.Duration {
 
 	killed := time.Now()
 	lead.stop(t, syscall.SIGKILL, 5*time.Second)
-	waitFor(t, "the other relay publishing", 15*time.Second, func() bool {
+	// Waited for beyond the contract's 10 s, so that a slow failover is
+	// measured (and fails the run) rather than only timed out.
+	err := amqptest.Eventually(60*time.Second, 20*time.Millisecond, func() bool {
 		v, _ := other.metric("outbox_published_total")
 		return v > base
 	})
 	failover := time.Since(killed)
+	if err != nil {
+		var state []string
+		for _, m := range []string{"outbox_relay_leader", "outbox_backlog", "outbox_oldest_unpublished_age_seconds", "outbox_published_total", "outbox_publish_failures_total"} {
+			v, _ := other.metric(m)
+			state = append(state, fmt.Sprintf("%s=%g", m, v))
+		}
+		t.Fatalf("%s never published after %s was killed (%s):\n%s", other.name, lead.name, strings.Join(state, " "), other.proc.Logs())
+	}
 
 	lead.start(t)
 	waitFor(t, "the restarted consume standing by", 10*time.Second, func() bool {

@@ -65,23 +65,16 @@ func publishStories(ctx context.Context, brokerURL string, ss []userStory) (int,
 // orderViolations counts the users whose state is not the one their last
 // event leaves: an older event applied after a newer one.
 func orderViolations(ctx context.Context, db *pgxpool.Pool, ss []userStory) (int, error) {
-	bad := 0
-	for _, s := range ss {
-		var username *string
-		var alive, tomb bool
-		err := db.QueryRow(ctx, `SELECT
-			EXISTS (SELECT 1 FROM auth_users WHERE auth_user_id = $1),
-			(SELECT username FROM auth_users WHERE auth_user_id = $1),
-			EXISTS (SELECT 1 FROM auth_user_tombstones WHERE auth_user_id = $1)`, s.id).Scan(&alive, &username, &tomb)
-		if err != nil {
-			return 0, err
-		}
-		switch {
-		case s.deleted && (alive || !tomb):
-			bad++
-		case !s.deleted && (!alive || tomb || username == nil || *username != s.username(s.updates)):
-			bad++
-		}
+	ids, names, deleted := make([]string, len(ss)), make([]string, len(ss)), make([]bool, len(ss))
+	for i, s := range ss {
+		ids[i], names[i], deleted[i] = s.id, s.username(s.updates), s.deleted
 	}
-	return bad, nil
+	var bad int
+	err := db.QueryRow(ctx, `SELECT count(*) FROM unnest($1::text[], $2::text[], $3::bool[]) AS want(id, username, deleted)
+		LEFT JOIN auth_users u ON u.auth_user_id = want.id
+		LEFT JOIN auth_user_tombstones d ON d.auth_user_id = want.id
+		WHERE CASE WHEN want.deleted THEN u.auth_user_id IS NOT NULL OR d.auth_user_id IS NULL
+		           ELSE u.auth_user_id IS NULL OR d.auth_user_id IS NOT NULL OR u.username IS DISTINCT FROM want.username END`,
+		ids, names, deleted).Scan(&bad)
+	return bad, err
 }
