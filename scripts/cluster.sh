@@ -29,8 +29,9 @@ set -e
 grep -E '^\s+cluster_test.go:[0-9]+: +[0-9.]+s ' "$work/log" >&2 || true
 [[ -f "$work/report.md" ]] && cat "$work/report.md"
 if ((rc != 0)); then
-	echo "[cluster] FAILED; the end of the log:" >&2
-	tail -60 "$work/log" >&2
+	cp "$work/log" /tmp/usersvc-cluster-failed.log
+	echo "[cluster] FAILED; the end of the log (all of it: /tmp/usersvc-cluster-failed.log):" >&2
+	tail -60 "$work/log" | cut -c1-400 >&2
 fi
 echo "[cluster] load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 exit "$rc"

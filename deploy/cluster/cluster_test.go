@@ -361,7 +361,8 @@ func (c *cluster) killLeader(t *testing.T, inFlight func()) time.Duration {
 			v, _ := other.metric(m)
 			state = append(state, fmt.Sprintf("%s=%g", m, v))
 		}
-		t.Fatalf("%s never published after %s was killed (%s):\n%s", other.name, lead.name, strings.Join(state, " "), other.proc.Logs())
+		t.Fatalf("%s never published after %s was killed (%s)\nadvisory locks and sessions:\n%s\nits relay's log lines:\n%s",
+			other.name, lead.name, strings.Join(state, " "), c.sessions(), grepLines(other.proc.Logs(), "outbox", `"warn"`, `"error"`))
 	}
 
 	lead.start(t)
@@ -370,6 +371,44 @@ func (c *cluster) killLeader(t *testing.T, inFlight func()) time.Duration {
 		return n == 1 && r == other
 	})
 	return failover
+}
+
+// sessions lists the database's sessions with the advisory locks they hold
+// or wait for: what a stuck relay failover needs to be explained.
+func (c *cluster) sessions() string {
+	rows, err := c.db.Query(context.Background(), `SELECT a.pid, a.state, coalesce(a.wait_event_type, ''), a.backend_xid::text,
+		coalesce(left(a.query, 80), ''), coalesce(string_agg(l.classid || ':' || l.objid || (CASE WHEN l.granted THEN '' ELSE ' waiting' END), ' '), '')
+		FROM pg_stat_activity a LEFT JOIN pg_locks l ON l.pid = a.pid AND l.locktype = 'advisory'
+		WHERE a.datname = current_database() GROUP BY 1, 2, 3, 4, 5`)
+	if err != nil {
+		return err.Error()
+	}
+	defer rows.Close()
+	var b strings.Builder
+	for rows.Next() {
+		var pid int
+		var state, wait, query, locks string
+		var xid *string
+		if err := rows.Scan(&pid, &state, &wait, &xid, &query, &locks); err != nil {
+			return err.Error()
+		}
+		fmt.Fprintf(&b, "%d %s %s xid=%v locks=[%s] %q\n", pid, state, wait, xid, locks, query)
+	}
+	return b.String()
+}
+
+// grepLines keeps the lines of logs that contain any of words.
+func grepLines(logs string, words ...string) string {
+	var out []string
+	for _, l := range strings.Split(logs, "\n") {
+		for _, w := range words {
+			if strings.Contains(l, w) {
+				out = append(out, l)
+				break
+			}
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 // rollingRestart stops each serve with SIGTERM, waits for its exit (it must
