@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 GO    ?= go
 
-.PHONY: all up down test build bench load lint cluster
+.PHONY: all up down test build bench load lint soak cluster
 
 all: build
 
@@ -31,6 +31,13 @@ bench:
 load:
 	@bash scripts/bench-goals.sh 15 32 20
 	@BENCH_MODE=spread bash scripts/bench-goals.sh 15 32 20
+
+## soak: serve + consume under mixed load while PostgreSQL, RabbitMQ and both processes are stopped and restarted (docs/reliability.md)
+##       SOAK=60s make soak for a short run, SOAK=30m for a long one (default 3m); SOAK_WORKERS=N clients (default 6)
+soak:
+	@bash scripts/services.sh install
+	USERSVC_SOAK_DURATION=$${SOAK:-3m} USERSVC_SOAK_WORKERS=$${SOAK_WORKERS:-6} \
+		$(GO) test -count=1 -v -timeout $${SOAK_TIMEOUT:-24h} -run '^TestSoak$$' ./internal/soak
 
 ## cluster: the multi-replica proof, twice in a row: 3 serve + 2 consume on a private PostgreSQL/RabbitMQ, load, relay failover, rolling restart; prints its figures (docs/deploy.md)
 cluster:

@@ -11,6 +11,7 @@ import (
 
 	"usersvc/internal/testkit/amqptest"
 	"usersvc/internal/testkit/pgtest"
+	"usersvc/internal/testkit/proctest"
 )
 
 // CONTRACT §4: "Unparseable JSON, a missing or invalid id, … is dead-lettered
@@ -30,7 +31,7 @@ func TestUnparseableBodyOnTheQueueIsDeadLettered(t *testing.T) {
 		"DATABASE_URL=" + db, "RABBITMQ_URL=" + brokerURL,
 		"RABBITMQ_EXCHANGE=" + topo.Exchange, "RABBITMQ_QUEUE=" + topo.Queue,
 		"CONSUMER_HEALTH_ADDR=" + addr, "DATABASE_POOL_SIZE=2", "DATABASE_MAX_OVERFLOW=2"}
-	logs := &syncBuffer{}
+	logs := &proctest.Output{}
 	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 
 	"usersvc/internal/testkit/amqptest"
 	"usersvc/internal/testkit/pgtest"
+	"usersvc/internal/testkit/proctest"
 )
 
 // TestConsumeDrainsOnSIGTERM runs the real `usersvc consume`, sends SIGTERM
@@ -39,7 +40,7 @@ func TestConsumeDrainsOnSIGTERM(t *testing.T) {
 		"RABBITMQ_EXCHANGE=" + topo.Exchange, "RABBITMQ_QUEUE=" + topo.Queue, "RABBITMQ_PREFETCH=100",
 		"CONSUMER_HEALTH_ADDR=" + addr, "DATABASE_POOL_SIZE=4", "DATABASE_MAX_OVERFLOW=4",
 		"USERSVC_EVENTS_EXCHANGE=" + eventsExchange}
-	logs := &syncBuffer{}
+	logs := &proctest.Output{}
 	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -135,18 +136,10 @@ func TestConsumeDrainsOnSIGTERM(t *testing.T) {
 	}
 }
 
-func waitReady(t *testing.T, url string, logs *syncBuffer) {
+func waitReady(t *testing.T, url string, logs *proctest.Output) {
 	t.Helper()
-	err := amqptest.Eventually(30*time.Second, 50*time.Millisecond, func() bool {
-		resp, err := http.Get(url)
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
-	if err != nil {
-		t.Fatalf("consume never became ready:\n%s", logs.String())
+	if err := proctest.WaitOK(context.Background(), nil, url, 30*time.Second); err != nil {
+		t.Fatalf("consume never became ready: %v\n%s", err, logs.String())
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"usersvc/internal/testkit/apptest"
 	"usersvc/internal/testkit/pgtest"
+	"usersvc/internal/testkit/proctest"
 )
 
 func migrateEnv(dbURL string) []string { return []string{"DATABASE_URL=" + dbURL} }
@@ -123,13 +124,13 @@ func freePort(t *testing.T) string {
 }
 
 // startServe runs `usersvc serve` on a migrated database and waits for /health.
-func startServe(t *testing.T, dbURL string, extraEnv ...string) (*exec.Cmd, string, *syncBuffer) {
+func startServe(t *testing.T, dbURL string, extraEnv ...string) (*exec.Cmd, string, *proctest.Output) {
 	t.Helper()
 	addr := freePort(t)
 	cmd := exec.Command(binary, "serve")
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "DATABASE_URL=" + dbURL, "SECRET_KEY=" + apptest.Secret,
 		"HTTP_ADDR=" + addr, "LOG_LEVEL=info"}, extraEnv...)
-	logs := &syncBuffer{}
+	logs := &proctest.Output{}
 	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -148,23 +149,6 @@ func startServe(t *testing.T, dbURL string, extraEnv ...string) (*exec.Cmd, stri
 	}
 	t.Fatalf("serve did not answer /health: %s", logs.String())
 	return nil, "", nil
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // TestGracefulShutdown holds a row lock so that a PUT is in flight when

@@ -76,7 +76,10 @@ func TestCluster(t *testing.T) {
 	}
 	began := time.Now()
 	step := func(what string) { t.Logf("%5.1fs %s", time.Since(began).Seconds(), what) }
-	bin := proctest.Build(t, "usersvc/cmd/usersvc")
+	bin, err := proctest.Build(t.TempDir(), "usersvc/cmd/usersvc")
+	if err != nil {
+		t.Fatal(err)
+	}
 	step("built")
 	stack := proctest.StartStack(t)
 	step("PostgreSQL and RabbitMQ started")
@@ -191,9 +194,13 @@ func (f figures) check(t *testing.T, firstFailures []string) {
 
 func migrate(t *testing.T, bin, dbURL string) {
 	t.Helper()
-	p := proctest.Start(t, "migrate", bin, []string{"DATABASE_URL=" + dbURL}, "migrate", "up")
-	if code, err := p.Wait(time.Minute); err != nil || code != 0 {
-		t.Fatalf("migrate up: exit %d, %v\n%s", code, err, p.Logs())
+	p, err := proctest.Start(bin, t.TempDir(), []string{"DATABASE_URL=" + dbURL}, "migrate", "up")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Stop)
+	if err := p.Wait(time.Minute); err != nil {
+		t.Fatalf("migrate up: %v\n%s", err, p.Logs.String())
 	}
 }
 
@@ -362,7 +369,7 @@ func (c *cluster) killLeader(t *testing.T, inFlight func()) time.Duration {
 			state = append(state, fmt.Sprintf("%s=%g", m, v))
 		}
 		t.Fatalf("%s never published after %s was killed (%s)\nadvisory locks and sessions:\n%s\nits relay's log lines:\n%s",
-			other.name, lead.name, strings.Join(state, " "), c.sessions(), grepLines(other.proc.Logs(), "outbox", `"warn"`, `"error"`))
+			other.name, lead.name, strings.Join(state, " "), c.sessions(), grepLines(other.proc.Logs.String(), "outbox", `"warn"`, `"error"`))
 	}
 
 	lead.start(t)
@@ -421,7 +428,7 @@ func (c *cluster) rollingRestart(t *testing.T, l *load, pause time.Duration) tim
 	defer l.restarting.Store(false)
 	for i, r := range c.serves {
 		if code := r.stop(t, syscall.SIGTERM, 30*time.Second); code != 0 {
-			t.Fatalf("%s exited %d after SIGTERM:\n%s", r.name, code, r.proc.Logs())
+			t.Fatalf("%s exited %d after SIGTERM:\n%s", r.name, code, r.proc.Logs.String())
 		}
 		r.start(t)
 		if !c.lb.WaitBackend(i, true, 10*time.Second) {
@@ -525,7 +532,7 @@ func (c *cluster) stopAll(t *testing.T) time.Duration {
 	}
 	for _, r := range all {
 		if code := r.awaitExit(t, 30*time.Second); code != 0 {
-			t.Errorf("%s exited %d after SIGTERM:\n%s", r.name, code, r.proc.Logs())
+			t.Errorf("%s exited %d after SIGTERM:\n%s", r.name, code, r.proc.Logs.String())
 		}
 	}
 	return c.serveCPU()

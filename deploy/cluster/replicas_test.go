@@ -2,8 +2,11 @@ package cluster
 
 import (
 	"bufio"
+	"context"
+	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"syscall"
@@ -22,7 +25,7 @@ type replica struct {
 	args []string
 	env  []string
 	base string // http://127.0.0.1:port: the API (serve) or the probes (consume)
-	proc *proctest.Proc
+	proc *proctest.Process
 	cpu  time.Duration // CPU of the runs that have ended
 }
 
@@ -44,9 +47,15 @@ func newReplica(t *testing.T, bin, name string, env []string, command string) *r
 // start runs the process and waits until /ready answers 200.
 func (r *replica) start(t *testing.T) {
 	t.Helper()
-	r.proc = proctest.Start(t, r.name, r.bin, r.env, r.args...)
-	if err := r.proc.WaitHTTP(r.base+"/ready", 30*time.Second); err != nil {
-		t.Fatal(err)
+	env := append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.TempDir()}, r.env...)
+	p, err := proctest.Start(r.bin, t.TempDir(), env, r.args...)
+	if err != nil {
+		t.Fatalf("start %s: %v", r.name, err)
+	}
+	t.Cleanup(p.Stop)
+	r.proc = p
+	if err := proctest.WaitOK(context.Background(), p, r.base+"/ready", 30*time.Second); err != nil {
+		t.Fatalf("%s: %v\n%s", r.name, err, p.Logs.String())
 	}
 }
 
@@ -62,10 +71,10 @@ func (r *replica) stop(t *testing.T, sig syscall.Signal, within time.Duration) i
 // awaitExit waits for the process to end and returns its exit code.
 func (r *replica) awaitExit(t *testing.T, within time.Duration) int {
 	t.Helper()
-	code, err := r.proc.Wait(within)
-	if err != nil {
-		t.Fatalf("%s: %v\n%s", r.name, err, r.proc.Logs())
+	if err := r.proc.Wait(within); errors.Is(err, proctest.ErrStillRunning) {
+		t.Fatalf("%s: still running %s after the signal\n%s", r.name, within, r.proc.Logs.String())
 	}
+	code, _ := r.proc.ExitCode()
 	cpu, _ := r.proc.CPU()
 	r.cpu += cpu
 	return code
@@ -77,7 +86,7 @@ func (r *replica) totalCPU() time.Duration {
 	if err != nil {
 		return r.cpu
 	}
-	if r.proc.Exited() {
+	if _, err := r.proc.ExitCode(); err == nil {
 		return r.cpu // already added by stop
 	}
 	return r.cpu + cpu
