@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 GO    ?= go
 
-.PHONY: all up down test build bench load lint soak bench-relay bench-idempotency
+.PHONY: all up down test build bench load lint soak cluster bench-relay bench-idempotency
 
 all: build
 
@@ -46,6 +46,10 @@ bench-relay:
 ## bench-idempotency: POST goal with an Idempotency-Key against the same POST without, alternating rounds (docs/events.md)
 bench-idempotency:
 	@bash scripts/bench-idempotency.sh $(ARGS)
+
+## cluster: the multi-replica proof, twice in a row: 3 serve + 2 consume on a private PostgreSQL/RabbitMQ, load, relay failover, rolling restart; prints its figures (docs/deploy.md)
+cluster:
+	@bash scripts/cluster.sh
 
 ## lint: gofmt must have nothing to say, go vet must pass
 lint:
