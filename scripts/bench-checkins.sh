@@ -9,9 +9,13 @@
 # superuser URL), seeds USERS users with one goal each, starts `usersvc serve`
 # with the rate limiter off, and runs wrk: each request is one user's check-in
 # on their goal, with that user's own token. Run it on a quiet machine.
+# BENCH_BIN=path runs that usersvc binary instead of building this tree's
+# (scripts/bench-compare.sh uses it to alternate with another commit's).
+# It prints the rate and the CPU time per request (scripts/bench-lib.sh).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 cd "$ROOT"
+source scripts/bench-lib.sh
 DURATION=${1:-15}
 CONNS=${2:-32}
 USERS=${3:-1000}
@@ -38,9 +42,10 @@ DB_URL="${BENCH_DATABASE_URL%%\?*}"
 DB_URL="${DB_URL%/*}/usersvc_bench_checkins?sslmode=disable"
 psql -q "$BENCH_DATABASE_URL" -c "DROP DATABASE IF EXISTS usersvc_bench_checkins WITH (FORCE)" -c "CREATE DATABASE usersvc_bench_checkins"
 
-go build -o bin/usersvc ./cmd/usersvc
-DATABASE_URL="$DB_URL" bin/usersvc migrate up >/dev/null
-psql -q "$DB_URL" <<SQL
+BIN=${BENCH_BIN:-bin/usersvc}
+[[ -n "${BENCH_BIN:-}" ]] || go build -o bin/usersvc ./cmd/usersvc
+DATABASE_URL="$DB_URL" "$BIN" migrate up >/dev/null
+psql -q "$DB_URL" >/dev/null <<SQL
 INSERT INTO auth_users (auth_user_id) SELECT 'user' || u FROM generate_series(1, $USERS) u;
 INSERT INTO learning_goals (id, auth_user_id, title) OVERRIDING SYSTEM VALUE
 SELECT u, 'user' || u, 'Learn Go' FROM generate_series(1, $USERS) u;
@@ -48,7 +53,7 @@ SELECT setval(pg_get_serial_sequence('learning_goals', 'id'), $USERS);
 VACUUM ANALYZE;
 SQL
 
-SECRET=$(bin/usersvc gen-secret)
+SECRET=$("$BIN" gen-secret)
 # One HS256 token per user, minted here (the service verifies each one).
 python3 - "$SECRET" "$USERS" >"$ROOT/bin/bench-checkins.lua" <<'EOF'
 import base64, hashlib, hmac, json, sys, time
@@ -74,15 +79,19 @@ EOF
 
 DATABASE_URL="$DB_URL" SECRET_KEY="$SECRET" HTTP_ADDR="$HTTP_ADDR" \
 	RATE_LIMIT_PER_MINUTE=0 DATABASE_POOL_SIZE="$CONNS" DATABASE_MAX_OVERFLOW=0 \
-	bin/usersvc serve 2>/dev/null &
+	"$BIN" serve 2>/dev/null &
 SERVE_PID=$!
 for _ in $(seq 100); do curl -fs "http://$HTTP_ADDR/health" >/dev/null && break; sleep 0.1; done
 
 log "wrk -c $CONNS -t 2 -d ${DURATION}s POST /users/{id}/goals/{goal_id}/check-ins over $USERS users"
+warm_up -s "$ROOT/bin/bench-checkins.lua" "http://$HTTP_ADDR"
+cpu_start "$SERVE_PID" "$DB_URL"
 WRK_OUT=$(wrk -c "$CONNS" -t 2 -d "${DURATION}s" --latency -s "$ROOT/bin/bench-checkins.lua" "http://$HTTP_ADDR")
+CPU=$(cpu_report "$(wrk_requests "$WRK_OUT")")
 echo "$WRK_OUT" >&2
 RPS=$(echo "$WRK_OUT" | awk '/^Requests\/sec/ {print $2}')
 NON2XX=$(echo "$WRK_OUT" | awk '/Non-2xx/ {print $NF}')
 [[ -n "$NON2XX" ]] && log "warning: $NON2XX non-2xx responses"
 COMMITTED=$(psql -Atq "$DB_URL" -c "SELECT count(*) FROM check_ins")
-printf 'connections=%s users=%s checkins_per_second=%s committed=%s\n' "$CONNS" "$USERS" "$RPS" "$COMMITTED"
+P99=$(wrk_p99 "$WRK_OUT")
+printf 'connections=%s users=%s checkins_per_second=%s p99=%s committed=%s %s\n' "$CONNS" "$USERS" "$RPS" "$P99" "$COMMITTED" "$CPU"

@@ -67,6 +67,17 @@ func nullableInt(b []byte, n *int64) []byte {
 // no row = unknown user, a row of NULLs = nothing (more) to show.
 var feedSQL = [2][2]string{{buildFeed(false, false), buildFeed(false, true)}, {buildFeed(true, false), buildFeed(true, true)}}
 
+// FeedSQL is the statement of a feed page, as the store sends it (the load
+// run gives pgbench the very same one).
+func FeedSQL(withType, withCursor bool) string { return feedSQL[b2i(withType)][b2i(withCursor)] }
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 func buildFeed(withType, withCursor bool) string {
 	where, n := "", 3
 	if withType {

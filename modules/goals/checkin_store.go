@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"usersvc/modules/activity"
@@ -13,6 +14,7 @@ import (
 	"usersvc/modules/outbox"
 	"usersvc/platform/database"
 	"usersvc/platform/errs"
+	"usersvc/platform/jsonw"
 	"usersvc/platform/page"
 	"usersvc/platform/tzname"
 )
@@ -87,11 +89,72 @@ RETURNING created_at`
 
 // CheckIn records a check-in on the goal: its local date is computed once,
 // here; the goal's streak state, version and updated_at change in the same
-// transaction as the user's own streak and the activity item. Round trips:
-// the goal's lock, one batch of reads (the goal's and the user's active
-// days, the user's streak lock), one batch of writes.
+// transaction as the user's own streak, the activity item and the event.
+// The common case (a date that extends or repeats the latest active day)
+// is one statement, one round trip (checkInFast); the rest, and every
+// refusal, takes the Go path (checkInFromHistory).
 func (s *Store) CheckIn(ctx context.Context, userID string, goalID int64, nc NewCheckIn, now time.Time) (CheckIn, error) {
 	c := CheckIn{GoalID: goalID, UserID: userID, Minutes: nc.Minutes, Note: nc.Note}
+	c.OccurredAt = now.Truncate(time.Microsecond)
+	if nc.OccurredAt != nil {
+		c.OccurredAt = *nc.OccurredAt
+	}
+	done, err := s.checkInFast(ctx, &c, nc, now)
+	if err != nil || done {
+		return c, database.Classify(err)
+	}
+	return s.checkInFromHistory(ctx, c, nc, now)
+}
+
+// checkInFastSQL calls check_in_fast (migrations/00007_check_in_function.sql),
+// which folds the check-in into the kept streak states without reading the
+// history, or returns no row, having written nothing, when it cannot.
+const checkInFastSQL = `SELECT id, local_date, timezone, streak_count, longest_streak, created_at
+FROM check_in_fast($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`
+
+// checkInFast runs check_in_fast; done is false when the Go path must decide.
+// Without a caller's transaction the statement is its own (implicit) one;
+// inside one (an idempotent request) it runs in a savepoint, so that a zone
+// the database does not know leaves that transaction usable.
+func (s *Store) checkInFast(ctx context.Context, c *CheckIn, nc NewCheckIn, now time.Time) (done bool, err error) {
+	call := func(conn database.Conn) error {
+		row := conn.QueryRow(ctx, checkInFastSQL, c.GoalID, c.UserID, now, c.OccurredAt, nc.Timezone, c.Minutes, c.Note,
+			nc.History, activity.GoalCheckedIn, outbox.GoalCheckedIn, outbox.EventType(outbox.GoalCheckedIn),
+			string(jsonw.String(nil, c.UserID)), string(jsonw.String(nil, c.Note)))
+		err := row.Scan(&c.ID, &c.LocalDate, &c.Timezone, &c.Streak, &c.Longest, &c.CreatedAt)
+		done = err == nil
+		if errors.Is(err, pgx.ErrNoRows) || isUnknownZone(err) {
+			return errNotDone
+		}
+		return err
+	}
+	conn := database.ConnOf(ctx, s.db)
+	if tx, ok := conn.(pgx.Tx); ok {
+		err = pgx.BeginFunc(ctx, tx, func(sp pgx.Tx) error { return call(sp) })
+	} else {
+		err = call(conn)
+	}
+	if errors.Is(err, errNotDone) {
+		return false, nil
+	}
+	return done, err
+}
+
+// errNotDone rolls back check_in_fast's savepoint when it left the check-in to the Go path.
+var errNotDone = errors.New("check-in left to the Go path")
+
+// isUnknownZone: PostgreSQL refused a zone name that Go's zone database
+// accepted (the Go path, which computes dates in Go, then records it).
+func isUnknownZone(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "22023" // invalid_parameter_value
+}
+
+// checkInFromHistory is the general check-in: the goal's lock, one batch of
+// reads (the goal's and the user's active days, the user's streak lock),
+// the new states computed in Go, one batch of writes.
+func (s *Store) checkInFromHistory(ctx context.Context, c CheckIn, nc NewCheckIn, now time.Time) (CheckIn, error) {
+	userID, goalID := c.UserID, c.GoalID
 	err := pgx.BeginFunc(ctx, database.ConnOf(ctx, s.db), func(tx pgx.Tx) error {
 		g, err := s.lockGoal(ctx, tx, userID, goalID)
 		if err != nil {
@@ -104,10 +167,6 @@ func (s *Store) CheckIn(ctx context.Context, userID string, goalID int64, nc New
 				return errs.InvalidFields(errs.FieldError{Field: "timezone", Message: err.Error()})
 			}
 			c.Timezone = *nc.Timezone
-		}
-		c.OccurredAt = now.Truncate(time.Microsecond)
-		if nc.OccurredAt != nil {
-			c.OccurredAt = *nc.OccurredAt
 		}
 		c.LocalDate = streak.LocalDate(c.OccurredAt, zone, g.dayStartHour)
 		if !nc.History && c.LocalDate.Before(streak.LocalDate(now, zone, g.dayStartHour).AddDate(0, 0, -1)) {

@@ -1,0 +1,62 @@
+# bench-lib.sh — sourced by scripts/bench-*.sh: what one load run costs.
+#
+# The machine is shared, so besides the rate each run reports the CPU time
+# the service and PostgreSQL spent per request (from /proc/PID/task/*/schedstat) and
+# how busy the whole machine was meanwhile (from /proc/stat). Per-request CPU
+# grows when the machine is oversubscribed (more switches, colder caches):
+# compare figures taken under a similar load, alternating (bench-compare.sh).
+#
+#   cpu_start SERVE_PID DB_URL     before the load
+#   cpu_report REQUESTS            after it: prints "server_cpu_us=… pg_cpu_us=… machine_busy=…%
+#                                  others_busy=…% load=BEFORE→AFTER" (others: every process
+#                                  but the service and PostgreSQL, the load generator included)
+#   wrk_requests "$WRK_OUT"        the number of requests wrk completed
+
+# proc_ns PID: the CPU time of all threads of a process so far, in ns
+# (schedstat: measured at each switch, not sampled at clock ticks).
+proc_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{t += $1} END {printf "%.0f\n", t}'; }
+
+# pg_ns POSTMASTER_PID: the postmaster and its live children (backends, WAL
+# writer, checkpointer…); the service's pooled connections live through a run.
+pg_ns() {
+	local total pid
+	total=$(proc_ns "$1")
+	for pid in $(pgrep -P "$1"); do total=$((total + $(proc_ns "$pid"))); done
+	echo "$total"
+}
+
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+
+# machine_ticks: busy and total clock ticks of all CPUs.
+machine_ticks() { awk '/^cpu / {busy = $2 + $3 + $4 + $7 + $8 + $9; print busy, busy + $5 + $6}' /proc/stat; }
+
+cpu_start() {
+	CPU_SERVE_PID=$1
+	CPU_PG_PID=$(head -1 "$(psql -Atq "$2" -c 'SHOW data_directory')/postmaster.pid")
+	CPU_SERVE0=$(proc_ns "$CPU_SERVE_PID")
+	CPU_PG0=$(pg_ns "$CPU_PG_PID")
+	read -r CPU_BUSY0 CPU_ALL0 < <(machine_ticks)
+	CPU_LOAD0=$(cut -d' ' -f1 /proc/loadavg)
+}
+
+cpu_report() {
+	local n=$1 serve pg busy all
+	serve=$((($(proc_ns "$CPU_SERVE_PID") - CPU_SERVE0) / 1000))
+	pg=$((($(pg_ns "$CPU_PG_PID") - CPU_PG0) / 1000))
+	read -r busy all < <(machine_ticks)
+	busy=$(((busy - CPU_BUSY0) * TICK_US)) all=$(((all - CPU_ALL0) * TICK_US))
+	printf 'server_cpu_us=%s pg_cpu_us=%s machine_busy=%s%% others_busy=%s%% load=%s→%s' \
+		"$((serve / (n > 0 ? n : 1)))" "$((pg / (n > 0 ? n : 1)))" \
+		"$((100 * busy / (all > 0 ? all : 1)))" "$((100 * (busy - serve - pg) / (all > 0 ? all : 1)))" \
+		"$CPU_LOAD0" "$(cut -d' ' -f1 /proc/loadavg)"
+}
+
+wrk_requests() { echo "$1" | awk '/requests in/ {print $1; exit}'; }
+
+# wrk_p99 WRK_OUT: the 99th percentile latency of a --latency run.
+wrk_p99() { echo "$1" | awk '$1 == "99%" {print $2; exit}'; }
+
+# warm_up URL [WRK ARGS…]: two seconds of the same load, not counted: every
+# pooled connection's backend has then cached its plans and catalogs, as in
+# a service that has been up for a while.
+warm_up() { wrk -c "${CONNS:-32}" -t 2 -d 2s "$@" >/dev/null 2>&1 || true; }
