@@ -87,8 +87,18 @@ func (r *Relay) Run(ctx context.Context) {
 }
 
 // session connects, waits for the lock and relays while it holds it.
+// leaderConfig makes the server notice a vanished relay within a second even
+// while a query of it runs: PostgreSQL otherwise finds a dead client only when
+// it next writes to it, and keeps the relay's session lock (and a standby
+// waiting) until that query ends.
+func leaderConfig(db *pgx.ConnConfig) *pgx.ConnConfig {
+	cfg := db.Copy()
+	cfg.RuntimeParams["client_connection_check_interval"] = "1000"
+	return cfg
+}
+
 func (r *Relay) session(ctx context.Context) error {
-	conn, err := pgx.ConnectConfig(ctx, r.db)
+	conn, err := pgx.ConnectConfig(ctx, leaderConfig(r.db))
 	if err != nil {
 		return err
 	}
