@@ -96,4 +96,3 @@ func isRead(stmt string) bool {
 	s := strings.ToUpper(strings.TrimSpace(stmt))
 	return strings.HasPrefix(s, "SELECT") || strings.HasPrefix(s, "WITH")
 }
-
