@@ -60,7 +60,8 @@ func TestMigrateUpDownUp(t *testing.T) {
 	}{
 		{[]string{"migrate"}, true, true}, // migrate alone means up
 		{[]string{"migrate", "up"}, true, true},
-		{[]string{"migrate", "down"}, true, true},  // one step back: the idempotency keys
+		{[]string{"migrate", "down"}, true, true},  // one step back: the outbox's notify trigger
+		{[]string{"migrate", "down"}, true, true},  // the idempotency keys
 		{[]string{"migrate", "down"}, true, true},  // the outbox
 		{[]string{"migrate", "down"}, true, false}, // then the tracker
 		{[]string{"migrate", "down"}, false, false},

@@ -16,7 +16,7 @@ import (
 // Options tune the relay; the zero value of a field takes its default.
 type Options struct {
 	Batch      int           // events per publish (default 500)
-	Poll       time.Duration // the fallback poll when no notification comes (default 1s)
+	Poll       time.Duration // how often an idle relay looks for new events (default 250ms; CONTRACT §4b: within 1 s)
 	LockRetry  time.Duration // how often a standby relay tries the lock (default 2s)
 	MaxBackoff time.Duration // the longest wait after a failed publish (default 1s)
 	PurgeEvery time.Duration // default 1m
@@ -32,7 +32,7 @@ func (o Options) withDefaults() Options {
 	if o.Batch <= 0 || o.Batch > amqp.MaxBatch {
 		o.Batch = 500
 	}
-	def(&o.Poll, time.Second)
+	def(&o.Poll, 250*time.Millisecond)
 	def(&o.LockRetry, 2*time.Second)
 	def(&o.MaxBackoff, time.Second)
 	def(&o.PurgeEvery, time.Minute)
@@ -107,14 +107,16 @@ func (r *Relay) session(ctx context.Context) error {
 	r.metrics.Leader.Set(1)
 	defer func() { r.leading.Store(false); r.failing.Store(false); r.metrics.Leader.Set(0) }()
 	r.log.Info("outbox relay: leading")
+	// Writes no longer notify (see migration 00006: a NOTIFY serialises
+	// commits); an operator's NOTIFY outbox_events still wakes the relay.
 	if _, err := conn.Exec(ctx, "LISTEN outbox_events"); err != nil {
 		return err
 	}
 	return r.lead(ctx, conn)
 }
 
-// lead publishes batch after batch; between them it waits for a
-// notification, or the fallback poll.
+// lead publishes batch after batch; between them it waits for the poll
+// interval (or a notification).
 func (r *Relay) lead(ctx context.Context, conn *pgx.Conn) error {
 	backoff := time.Duration(0)
 	lastPurge := time.Time{}
