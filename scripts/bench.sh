@@ -21,6 +21,8 @@
 #
 # BENCH_KEEP=DIR keeps (and on later runs reuses) the seeded cluster in DIR.
 # BENCH_ONLY_READS=1 skips the write routes (they change the data).
+# BENCH_PROFILE=ROUTE takes a CPU profile of serve during that route's first
+# cell (bin/bench-logs/cpu-ROUTE.pprof; go tool pprof -top bin/usersvc FILE).
 # The table goes to stdout and to bin/bench-table.md; each cell's wrk and
 # pgbench output, and the pgbench scripts, to bin/bench-logs/.
 set -euo pipefail
@@ -37,6 +39,7 @@ ROUTES=${BENCH_ROUTES:-"$READS $WRITES"}
 PG_PORT=${BENCH_PG_PORT:-54379}
 HTTP_ADDR=${BENCH_HTTP_ADDR:-127.0.0.1:18020}
 POOL=${BENCH_POOL:-32}
+PPROF_ADDR=${BENCH_PPROF_ADDR:-127.0.0.1:18021}
 log() { printf '[bench] %s\n' "$*" >&2; }
 
 for tool in wrk pgbench; do
@@ -95,7 +98,7 @@ SECRET=$(bin/usersvc gen-secret)
 bin/benchtool tokens -secret "$SECRET" -users "$USERS" >"$STACK/tokens.lua"
 
 DATABASE_URL="$DB_URL" SECRET_KEY=$SECRET HTTP_ADDR="$HTTP_ADDR" RATE_LIMIT_PER_MINUTE=0 \
-	DATABASE_POOL_SIZE="$POOL" DATABASE_MAX_OVERFLOW=0 ${BENCH_SERVE_ENV:-} \
+	DATABASE_POOL_SIZE="$POOL" DATABASE_MAX_OVERFLOW=0 PPROF_ADDR="$PPROF_ADDR" ${BENCH_SERVE_ENV:-} \
 	bin/usersvc serve 2>/dev/null &
 SERVE_PID=$!
 for _ in $(seq 100); do curl -fs "http://$HTTP_ADDR/health" >/dev/null && break; sleep 0.1; done
@@ -178,12 +181,18 @@ for route in $ROUTES; do
 			pgb=$(awk '/^tps/ {printf "%.0f", $3; exit}' "$LOGS/pgbench-$route-$conns.txt")
 			settle_backends
 		fi
+		prof=""
+		if [[ "${BENCH_PROFILE:-}" == "$route" && ! -f "$LOGS/cpu-$route.pprof" ]]; then
+			curl -fs -o "$LOGS/cpu-$route.pprof" "http://$PPROF_ADDR/debug/pprof/profile?seconds=$((SECONDS_PER_CELL - 1))" &
+			prof=$!
+		fi
 		s0=$(proc_ticks "$SERVE_PID") p0=$(pg_ticks)
 		extra=()
 		[[ $route == goal-delete ]] && extra=("$STACK/victims.txt" 2)
 		out=$(wrk -c "$conns" -t 2 -d "${SECONDS_PER_CELL}s" --latency -s scripts/bench.lua "http://$HTTP_ADDR" \
 			-- "$route" "$USERS" "$GOALS" "$STACK/tokens.lua" "${extra[@]}")
 		s1=$(proc_ticks "$SERVE_PID") p1=$(pg_ticks)
+		[[ -n "$prof" ]] && wait "$prof"
 		echo "$out" >"$LOGS/wrk-$route-$conns.txt"
 		total=$(echo "$out" | awk '/requests in/ {print $1}')
 		rps=$(echo "$out" | awk '/^Requests\/sec/ {printf "%.0f", $2}')
