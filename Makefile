@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 GO    ?= go
 
-.PHONY: all up down test build bench load lint soak cluster bench-relay bench-idempotency
+.PHONY: all up down test build bench bench-go load lint soak cluster bench-relay bench-idempotency
 
 all: build
 
@@ -23,8 +23,12 @@ build:
 	@mkdir -p bin
 	$(GO) build -o bin/ ./cmd/...
 
-## bench: Go benchmarks (needs USERSVC_TEST_DATABASE_URL for the database ones; `make test`'s stack or your own)
+## bench: every often-called route at 32 and 128 connections, one table (docs/performance.md; BENCH_SECONDS=15 for longer cells)
 bench:
+	@bash scripts/bench.sh
+
+## bench-go: Go benchmarks (needs USERSVC_TEST_DATABASE_URL for the database ones; `make test`'s stack or your own)
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 ## load: the goals-list load run against pgbench, one hot user and then 1,000 users (docs/performance.md)

@@ -168,19 +168,18 @@ func (s *Store) Get(ctx context.Context, userID string, id int64) (Badge, error)
 // name (the unique index decides, so concurrent requests cannot both win).
 func (s *Store) Create(ctx context.Context, nb NewBadge) (Badge, error) {
 	b := Badge{UserID: nb.UserID, Name: nb.Name, Description: nb.Description, IconURL: nb.IconURL}
-	err := pgx.BeginFunc(ctx, database.ConnOf(ctx, s.db), func(tx pgx.Tx) error {
-		err := tx.QueryRow(ctx, insertSQL, nb.UserID, nb.Name, nb.Description, nb.IconURL, nb.DateAchieved).
-			Scan(&b.ID, &b.DateAchieved, &b.CreatedAt)
-		if err != nil {
-			return err
-		}
-		// The feed's record of the award commits with it.
+	// Two round trips (database.WriteTx); the feed's record of the award
+	// and its event commit with it.
+	err := database.WriteTx(ctx, database.ConnOf(ctx, s.db), func(q *pgx.Batch) {
+		q.Queue(insertSQL, nb.UserID, nb.Name, nb.Description, nb.IconURL, nb.DateAchieved).QueryRow(func(row pgx.Row) error {
+			return row.Scan(&b.ID, &b.DateAchieved, &b.CreatedAt)
+		})
+	}, func(q *pgx.Batch) error {
 		id := b.ID
-		if err := activity.Record(ctx, tx, activity.Item{UserID: b.UserID, Type: activity.BadgeAwarded,
-			OccurredAt: b.DateAchieved, BadgeID: &id, Title: b.Name}); err != nil {
-			return err
-		}
-		return outbox.Record(ctx, tx, outbox.Object(outbox.BadgeAwarded, b.UserID, "badge", b.AppendJSON(nil)))
+		activity.Queue(q, activity.Item{UserID: b.UserID, Type: activity.BadgeAwarded,
+			OccurredAt: b.DateAchieved, BadgeID: &id, Title: b.Name})
+		outbox.Queue(q, outbox.Object(outbox.BadgeAwarded, b.UserID, "badge", b.AppendJSON(nil)))
+		return nil
 	})
 	var pgErr *pgconn.PgError
 	switch {

@@ -200,39 +200,36 @@ SELECT $1, $2, $3, $4::text, $5, ` + todaySQL("$1") + `, CASE WHEN $4::text = 'c
 WHERE EXISTS (SELECT 1 FROM auth_users WHERE auth_user_id = $1)
 ` + returning("$1")
 
-// Create inserts a goal and records its activity in the same transaction.
+// Create inserts a goal and records its activity and event in the same
+// transaction, in two round trips (database.WriteTx).
 func (s *Store) Create(ctx context.Context, g Goal) (Goal, error) {
 	var out Goal
-	err := pgx.BeginFunc(ctx, database.ConnOf(ctx, s.db), func(tx pgx.Tx) error {
-		var err error
-		out, err = scanGoal(tx.QueryRow(ctx, createSQL, g.UserID, g.Title, g.Description, g.Status, g.Streak), g.UserID)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return errs.ErrOwnerUnknown
-		}
-		if err != nil {
+	err := database.WriteTx(ctx, database.ConnOf(ctx, s.db), func(b *pgx.Batch) {
+		b.Queue(createSQL, g.UserID, g.Title, g.Description, g.Status, g.Streak).QueryRow(func(row pgx.Row) error {
+			var err error
+			out, err = scanGoal(row, g.UserID)
 			return err
-		}
-		if err := activity.Record(ctx, tx, goalItem(&out, activity.GoalCreated, out.CreatedAt)); err != nil {
-			return err
-		}
-		if err := outbox.Record(ctx, tx, goalEvent(outbox.GoalCreated, &out)); err != nil {
-			return err
-		}
-		return recordCompletion(ctx, tx, &out)
+		})
+	}, func(b *pgx.Batch) error {
+		activity.Queue(b, goalItem(&out, activity.GoalCreated, out.CreatedAt))
+		outbox.Queue(b, goalEvent(outbox.GoalCreated, &out))
+		queueCompletion(b, &out)
+		return nil
 	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Goal{}, errs.ErrOwnerUnknown
+	}
 	return out, database.Classify(err)
 }
 
-// recordCompletion records goal.completed when the write just made g
+// queueCompletion queues goal.completed when the write just made g
 // completed: completed_at is set to the write's now(), as updated_at is.
-func recordCompletion(ctx context.Context, tx pgx.Tx, g *Goal) error {
+func queueCompletion(b *pgx.Batch, g *Goal) {
 	if g.Status != StatusCompleted || g.CompletedAt == nil || !g.CompletedAt.Equal(g.UpdatedAt) {
-		return nil
+		return
 	}
-	if err := activity.Record(ctx, tx, goalItem(g, activity.GoalCompleted, *g.CompletedAt)); err != nil {
-		return err
-	}
-	return outbox.Record(ctx, tx, goalEvent(outbox.GoalCompleted, g))
+	activity.Queue(b, goalItem(g, activity.GoalCompleted, *g.CompletedAt))
+	outbox.Queue(b, goalEvent(outbox.GoalCompleted, g))
 }
 
 // goalEvent is the event of a change to g, carrying g as the API returns it.
@@ -276,20 +273,21 @@ WHERE id = $5 AND auth_user_id = $6
 ` + returning("$6")
 
 // Update applies p to the goal if pre holds (else ErrNotFound,
-// ErrPrecondition or ErrStreakDerived), recording a completion with it.
+// ErrPrecondition or ErrStreakDerived), recording a completion with it, in
+// two round trips (database.WriteTx).
 func (s *Store) Update(ctx context.Context, userID string, id int64, p Patch, pre Precondition) (Goal, error) {
 	versions := preconditionVersions(pre)
 	var g Goal
-	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		var err error
-		g, err = scanGoal(tx.QueryRow(ctx, updateSQL, p.Title, p.Description, p.Status, p.Streak, id, userID, versions), userID)
-		if err != nil {
+	err := database.WriteTx(ctx, s.db, func(b *pgx.Batch) {
+		b.Queue(updateSQL, p.Title, p.Description, p.Status, p.Streak, id, userID, versions).QueryRow(func(row pgx.Row) error {
+			var err error
+			g, err = scanGoal(row, userID)
 			return err
-		}
-		if err := outbox.Record(ctx, tx, goalEvent(outbox.GoalUpdated, &g)); err != nil {
-			return err
-		}
-		return recordCompletion(ctx, tx, &g)
+		})
+	}, func(b *pgx.Batch) error {
+		outbox.Queue(b, goalEvent(outbox.GoalUpdated, &g))
+		queueCompletion(b, &g)
+		return nil
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Goal{}, s.whyNoRow(ctx, userID, id, pre, p.Streak != nil)

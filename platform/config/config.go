@@ -33,6 +33,7 @@ type Config struct {
 	DatabasePoolRecycle time.Duration
 
 	HTTPAddr           string
+	PprofAddr          string // "" = no profiler
 	ConsumerHealthAddr string
 	TrustedProxies     []string
 	CORSAllowOrigins   []string

@@ -50,6 +50,7 @@ var settings = []setting{
 	{"USERSVC_EVENTS_EXCHANGE", "usersvc.events", "topic exchange usersvc publishes its events to", nonEmpty(func(c *Config) *string { return &c.EventsExchange })},
 	{"SHUTDOWN_DELAY", "0s", "how long serve keeps serving after SIGTERM, /ready at 503, before closing its listener", duration(func(c *Config) *time.Duration { return &c.ShutdownDelay }, 0, MaxShutdownDelay)},
 	{"LOG_LEVEL", "info", "debug, info, warn or error", oneOf(func(c *Config) *string { return &c.LogLevel }, "debug", "info", "warn", "error")},
+	{"PPROF_ADDR", "", "listen address of Go's profiler (net/http/pprof), for load runs; unset turns it off", optionalAddress(func(c *Config) *string { return &c.PprofAddr })},
 	{"LOG_FORMAT", "", "json or console (default json; console when APP_ENV=development)", oneOf(func(c *Config) *string { return &c.LogFormat }, "", "json", "console")},
 }
 
@@ -189,6 +190,15 @@ func address(field func(*Config) *string) func(string, *Config) error {
 		}
 		*field(c) = raw
 		return nil
+	}
+}
+
+func optionalAddress(field func(*Config) *string) func(string, *Config) error {
+	return func(raw string, c *Config) error {
+		if raw == "" {
+			return nil
+		}
+		return address(field)(raw, c)
 	}
 }
 

@@ -20,6 +20,7 @@ var Module = fx.Module("httpserver",
 	fx.Provide(NewVerifier, NewGuard, NewAPI),
 	idempotency.Module,
 	fx.Invoke(func(s *Server, lc fx.Lifecycle) { s.Hook(lc) }),
+	fx.Invoke(servePprof),
 )
 
 // AsRoutes annotates a constructor of []Route for the "routes" group.
