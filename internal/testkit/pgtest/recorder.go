@@ -15,7 +15,9 @@ import (
 // Recorder stands between an application and the test server and records the
 // text of every statement the application executes, as PostgreSQL receives it:
 // tests then prove properties of the real statements (their plans, that values
-// travel as parameters) without knowing how a store spells them.
+// travel as parameters) without knowing how a store spells them. It also
+// counts round trips: each Sync or simple Query the client sends is a point
+// where it waits for the server's answer.
 type Recorder struct {
 	// URL is the database URL to give the application instead of the server's.
 	URL string
@@ -23,6 +25,7 @@ type Recorder struct {
 	ln     net.Listener
 	mu     sync.Mutex
 	stmts  []string
+	trips  int
 	conns  map[net.Conn]struct{}
 	closed bool
 	wg     sync.WaitGroup
@@ -59,6 +62,22 @@ func (r *Recorder) Take() []string {
 	stmts := r.stmts
 	r.stmts = nil
 	return stmts
+}
+
+// TakeRoundTrips returns how many round trips were made since the last
+// TakeRoundTrips, and forgets them.
+func (r *Recorder) TakeRoundTrips() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := r.trips
+	r.trips = 0
+	return n
+}
+
+func (r *Recorder) trip() {
+	r.mu.Lock()
+	r.trips++
+	r.mu.Unlock()
 }
 
 func (r *Recorder) record(stmt string) {
@@ -153,6 +172,9 @@ func (r *Recorder) relay(server io.Writer, client io.Reader) error {
 		switch kind {
 		case 'Q':
 			r.record(cstring(body))
+			r.trip()
+		case 'S':
+			r.trip()
 		case 'P':
 			name, rest := cut(body)
 			parsed[name] = cstring(rest)

@@ -31,7 +31,21 @@ func TestRecorderSeesEveryExecution(t *testing.T) {
 	if _, err := conn.Exec(ctx, "SELECT 7", pgx.QueryExecModeSimpleProtocol); err != nil {
 		t.Fatal(err)
 	}
-	if got := rec.Take(); !slices.Equal(got, []string{q, q, "SELECT 7"}) {
+	// Prepare, then run twice, then the simple query.
+	if got := rec.TakeRoundTrips(); got != 4 {
+		t.Errorf("%d round trips, want 4", got)
+	}
+	b := &pgx.Batch{}
+	b.Queue(q, 1)
+	b.Queue("SELECT 8")
+	b.Queue(q, 2)
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.TakeRoundTrips(); got != 2 { // the new statement's preparation, then the batch
+		t.Errorf("a batch: %d round trips, want 2", got)
+	}
+	if got := rec.Take(); !slices.Equal(got, []string{q, q, "SELECT 7", q, "SELECT 8", q}) {
 		t.Fatalf("recorded %q", got)
 	}
 	if got := rec.Take(); len(got) != 0 {
