@@ -26,8 +26,10 @@ type Recorder struct {
 	mu     sync.Mutex
 	stmts  []string
 	trips  int
+	hold   *hold
 	conns  map[net.Conn]struct{}
 	closed bool
+	done   chan struct{} // closed by close: nothing is held any more
 	wg     sync.WaitGroup
 }
 
@@ -48,7 +50,7 @@ func Record(t testing.TB, dbURL string) *Recorder {
 	q := front.Query()
 	q.Set("sslmode", "disable") // the recorder reads the protocol, so it must be in clear
 	front.RawQuery = q.Encode()
-	r := &Recorder{URL: front.String(), ln: ln, conns: map[net.Conn]struct{}{}}
+	r := &Recorder{URL: front.String(), ln: ln, conns: map[net.Conn]struct{}{}, done: make(chan struct{})}
 	r.wg.Add(1)
 	go r.accept(upstream.Host)
 	t.Cleanup(r.close)
@@ -89,6 +91,9 @@ func (r *Recorder) record(stmt string) {
 func (r *Recorder) close() {
 	_ = r.ln.Close()
 	r.mu.Lock()
+	if !r.closed {
+		close(r.done)
+	}
 	r.closed = true
 	for c := range r.conns {
 		_ = c.Close()
@@ -125,15 +130,16 @@ func (r *Recorder) accept(upstream string) {
 		}
 		r.track(client, true)
 		r.track(server, true)
+		s := newSession()
 		r.wg.Add(2)
 		go func() {
 			defer r.wg.Done()
-			_, _ = io.Copy(client, server)
+			_ = s.answer(client, server)
 			_ = client.Close()
 		}()
 		go func() {
 			defer r.wg.Done()
-			_ = r.relay(server, client)
+			_ = r.relay(server, client, s)
 			_ = server.Close()
 			r.track(client, false)
 			r.track(server, false)
@@ -149,7 +155,7 @@ const (
 
 // relay forwards what the client sends, noting each statement it executes:
 // a simple Query's text, or the text Parse gave the statement a Bind runs.
-func (r *Recorder) relay(server io.Writer, client io.Reader) error {
+func (r *Recorder) relay(server io.Writer, client io.Reader, s *session) error {
 	in := bufio.NewReader(client)
 	for {
 		msg, err := readStartup(in)
@@ -182,6 +188,11 @@ func (r *Recorder) relay(server io.Writer, client io.Reader) error {
 			_, rest := cut(body) // the portal
 			name, _ := cut(rest)
 			r.record(parsed[name])
+			s.bind()
+		case 'E':
+			if err := r.maybeHold(server, s); err != nil {
+				return err
+			}
 		}
 		if _, err := server.Write(msg); err != nil {
 			return err

@@ -56,3 +56,38 @@ func TestRecorderSeesEveryExecution(t *testing.T) {
 		t.Fatalf("plan of a lookup by key: %s", plan)
 	}
 }
+
+// TestHoldExecute: a statement held by HoldExecute already has its snapshot
+// (taken at its Bind): a row committed while it is held is not in its answer.
+func TestHoldExecute(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := pgtest.NewDatabase(t)
+	other := pgtest.Pool(t, url)
+	if _, err := other.Exec(ctx, `CREATE TABLE t (id int)`); err != nil {
+		t.Fatal(err)
+	}
+	rec := pgtest.Record(t, url)
+	conn, err := pgx.Connect(ctx, rec.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	held, release := rec.HoldExecute(2)
+	var n int
+	done := make(chan error, 1)
+	go func() {
+		b := &pgx.Batch{}
+		b.Queue(`SELECT 1`)
+		b.Queue(`SELECT count(*) FROM t`).QueryRow(func(row pgx.Row) error { return row.Scan(&n) })
+		done <- conn.SendBatch(ctx, b).Close()
+	}()
+	<-held
+	if _, err := other.Exec(ctx, `INSERT INTO t VALUES (1)`); err != nil {
+		t.Fatal(err)
+	}
+	release()
+	if err := <-done; err != nil || n != 0 {
+		t.Fatalf("the held statement counted %d rows (%v), want 0: its snapshot predates the hold", n, err)
+	}
+}
