@@ -187,8 +187,11 @@ func (t *Tx) CopyFrom(ctx context.Context, table pgx.Identifier, columns []strin
 	return t.conn.CopyFrom(ctx, table, columns, src)
 }
 
-// Prepare prepares sql on the transaction's connection.
+// Prepare sends the deferred statements, then prepares sql.
 func (t *Tx) Prepare(ctx context.Context, name, sql string) (*pgconn.StatementDescription, error) {
+	if err := t.flush(ctx); err != nil {
+		return nil, err
+	}
 	return t.conn.Conn().Prepare(ctx, name, sql)
 }
 
