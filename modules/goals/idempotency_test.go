@@ -8,6 +8,10 @@ import (
 	"testing"
 
 	"usersvc/internal/testkit/apptest"
+	"usersvc/internal/testkit/pgtest"
+	"usersvc/modules/authref"
+	"usersvc/modules/goals"
+	"usersvc/platform/config"
 )
 
 // CONTRACT §3 "Idempotent POSTs", driven through the real API.
@@ -220,5 +224,44 @@ func TestIdempotencyConcurrentRepeats(t *testing.T) {
 	}
 	if goals := count(t, app, "SELECT count(*) FROM learning_goals WHERE auth_user_id = 'hal'"); fresh != 1 || goals != 1 {
 		t.Errorf("%d fresh answers and %d goals, want exactly one of each", fresh, goals)
+	}
+}
+
+// TestIdempotencyKeyCostsOneRoundTrip: a POST goal with a first-time key
+// makes at most one database round trip more than the same POST without
+// one (CONTRACT §3's keys on the write path's hottest route), and its
+// replay no more than the first request. Counted on one connection whose
+// statements are already prepared, so every request is measured alike.
+func TestIdempotencyKeyCostsOneRoundTrip(t *testing.T) {
+	t.Parallel()
+	var rec *pgtest.Recorder
+	app := apptest.New(t, func(c *config.Config) {
+		rec = pgtest.Record(t, c.DatabaseURL)
+		c.DatabaseURL = rec.URL
+		c.DatabasePoolSize, c.DatabaseMaxOverflow = 1, 0
+	}, authref.Module, goals.Module)
+	app.Exec(`INSERT INTO auth_users (auth_user_id) VALUES ('ada')`)
+	owner := apptest.Bearer(apptest.Token(t, "ada", nil))
+	trips := func(opts ...apptest.Option) int {
+		t.Helper()
+		rec.TakeRoundTrips()
+		r := app.Do("POST", "/users/ada/goals", `{"title":"Learn Go"}`, append(opts, owner)...)
+		if r.Status != http.StatusCreated {
+			t.Fatalf("create: %d %s", r.Status, r.Body)
+		}
+		return rec.TakeRoundTrips()
+	}
+	trips()
+	trips(key("warm-up"))
+	trips(key("warm-up")) // the replay's statements too
+	for i := range 3 {
+		plain, keyed := trips(), trips(key(fmt.Sprintf("k-%d", i)))
+		if keyed > plain+1 {
+			t.Errorf("a keyed POST made %d round trips, one without a key %d: want at most one more", keyed, plain)
+		}
+		if replay := trips(key(fmt.Sprintf("k-%d", i))); replay > keyed {
+			t.Errorf("a replay made %d round trips, its first request %d", replay, keyed)
+		}
+		t.Logf("round trips: %d without a key, %d with a first-time key", plain, keyed)
 	}
 }

@@ -18,8 +18,12 @@ var ErrCommitRolledBack = errors.New("commit unexpectedly resulted in rollback")
 // those then queues (then may use what first's statements returned, through
 // their QueryRow/Exec callbacks). An error from either stage rolls back.
 // Within a transaction db already is (WithTx/ConnOf), it runs in a savepoint
-// of that one, as pgx.BeginFunc would.
+// of that one, as pgx.BeginFunc would; within a Tx, the savepoint and the
+// deferred statements go with first's, then's wait for the Tx's COMMIT.
 func WriteTx(ctx context.Context, db Conn, first func(*pgx.Batch), then func(*pgx.Batch) error) error {
+	if tx, ok := db.(writer); ok {
+		return tx.write(ctx, first, then)
+	}
 	pool, ok := db.(acquirer)
 	if !ok {
 		return pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
@@ -60,6 +64,11 @@ func WriteTx(ctx context.Context, db Conn, first func(*pgx.Batch), then func(*pg
 		return rollback(conn.Conn(), err)
 	}
 	return nil
+}
+
+// writer is a Tx, or a savepoint of one.
+type writer interface {
+	write(ctx context.Context, first func(*pgx.Batch), then func(*pgx.Batch) error) error
 }
 
 // acquirer is a pool (Pool or a bare pgxpool.Pool), as opposed to a transaction.

@@ -66,47 +66,64 @@ ON CONFLICT (caller, method, path, key) DO UPDATE SET fingerprint = EXCLUDED.fin
 // is ErrReused, one still running ErrInProgress. Otherwise do runs with ctx
 // carrying the transaction (database.WithTx), and a successful answer is
 // stored and committed with its effect; anything else rolls both back.
+//
+// A first-time key costs one round trip more than the request without it:
+// BEGIN, the key's lock and the lookup travel together (database.BeginWith),
+// and the stored answer with the effect's last statements and COMMIT.
 func (s *Store) Run(ctx context.Context, scope Scope, fingerprint []byte,
 	do func(context.Context) (Answer, error)) (replay *Answer, err error) {
-	tx, err := s.db.Begin(ctx)
+	var c claim
+	tx, err := database.BeginWith(ctx, s.db, func(b *pgx.Batch) { c.queue(b, scope) })
 	if err != nil {
-		return nil, database.Classify(err)
+		return nil, database.Classify(fmt.Errorf("claim the idempotency key: %w", err))
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }() // a no-op after Commit
-	var locked bool
-	if err := tx.QueryRow(ctx, tryLockSQL, scope.Caller, scope.Method, scope.Path, scope.Key).Scan(&locked); err != nil {
-		return nil, database.Classify(err)
-	}
-	if !locked {
+	switch {
+	case !c.locked:
 		return nil, ErrInProgress
-	}
-	stored, found, err := lookup(ctx, tx, scope, fingerprint)
-	if err != nil || found {
-		return stored, err
+	case c.found && !bytes.Equal(c.fingerprint, fingerprint):
+		return nil, ErrReused
+	case c.found:
+		return &c.stored, nil
 	}
 	answer, err := do(database.WithTx(ctx, tx))
 	if err != nil || !answer.Succeeded() {
 		return nil, err
 	}
-	if _, err := tx.Exec(ctx, saveSQL, scope.Caller, scope.Method, scope.Path, scope.Key, fingerprint,
-		answer.Status, answer.ContentType, answer.Location, answer.ETag, answer.Body); err != nil {
-		return nil, database.Classify(fmt.Errorf("store the idempotent answer: %w", err))
+	save := &pgx.Batch{}
+	save.Queue(saveSQL, scope.Caller, scope.Method, scope.Path, scope.Key, fingerprint,
+		answer.Status, answer.ContentType, answer.Location, answer.ETag, answer.Body)
+	tx.Defer(save)
+	if err := tx.Commit(ctx); err != nil {
+		return nil, database.Classify(fmt.Errorf("commit the request with its idempotent answer: %w", err))
 	}
-	return nil, database.Classify(tx.Commit(ctx))
+	return nil, nil
 }
 
-func lookup(ctx context.Context, tx pgx.Tx, scope Scope, fingerprint []byte) (*Answer, bool, error) {
-	var a Answer
-	var fp []byte
-	err := tx.QueryRow(ctx, lookupSQL, scope.Caller, scope.Method, scope.Path, scope.Key, Retention).
-		Scan(&fp, &a.Status, &a.ContentType, &a.Location, &a.ETag, &a.Body)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		return nil, false, nil
-	case err != nil:
-		return nil, false, database.Classify(fmt.Errorf("look up the idempotency key: %w", err))
-	case !bytes.Equal(fp, fingerprint):
-		return nil, true, ErrReused
-	}
-	return &a, true, nil
+// claim is what the key's lock and lookup found.
+type claim struct {
+	locked, found bool
+	fingerprint   []byte
+	stored        Answer
+}
+
+// queue queues the try-lock, then the lookup, as two statements. Under READ
+// COMMITTED (BeginWith's level) the lookup takes its snapshot when it
+// starts, after the lock is held, so it sees the answer of a first request
+// that held the lock and committed just before. One statement doing both
+// (SELECT … WHERE pg_try_advisory_xact_lock(…)) would take its snapshot
+// before the lock, miss that answer, and run the request twice.
+func (c *claim) queue(b *pgx.Batch, scope Scope) {
+	b.Queue(tryLockSQL, scope.Caller, scope.Method, scope.Path, scope.Key).QueryRow(func(row pgx.Row) error {
+		return row.Scan(&c.locked)
+	})
+	b.Queue(lookupSQL, scope.Caller, scope.Method, scope.Path, scope.Key, Retention).QueryRow(func(row pgx.Row) error {
+		a := &c.stored
+		err := row.Scan(&c.fingerprint, &a.Status, &a.ContentType, &a.Location, &a.ETag, &a.Body)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		c.found = err == nil
+		return err
+	})
 }

@@ -3,6 +3,8 @@ package idempotency_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync/atomic"
 	"testing"
 
 	"usersvc/internal/testkit/pgtest"
@@ -135,5 +137,81 @@ func TestEffectAndAnswerCommitTogether(t *testing.T) {
 				t.Fatalf("the key after the failure: replay %v, %v; want a new run", replay, err)
 			}
 		})
+	}
+}
+
+// TestKeyCommittedWhileClaimed: wherever a second request with a key is held
+// on its way to the database — its BEGIN, the key's lock, the lookup, each
+// held after the server took the statement's snapshot and before it runs —
+// a first request that commits its answer meanwhile is never run twice: the
+// second replays it, or (held once its lock was refused) answers 409. A
+// claim whose lookup saw a snapshot older than its lock would run again.
+func TestKeyCommittedWhileClaimed(t *testing.T) {
+	t.Parallel()
+	url := pgtest.Migrated(t)
+	first := idempotency.NewStore(&database.Pool{Pool: pgtest.Pool(t, url)})
+	rec := pgtest.Record(t, url)
+	second := idempotency.NewStore(&database.Pool{Pool: pgtest.Pool(t, rec.URL)})
+	fp, _ := idempotency.Fingerprint([]byte(`{}`))
+	replayed := 0
+	for n := 1; ; n++ {
+		scope := idempotency.Scope{Caller: "c", Method: "POST", Path: "/p", Key: fmt.Sprint("k", n)}
+		var runs atomic.Int32
+		do := func(context.Context) (idempotency.Answer, error) {
+			runs.Add(1)
+			return ok(201)(t.Context())
+		}
+		inside, commit, firstDone := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+		go func() {
+			_, err := first.Run(t.Context(), scope, fp, func(c context.Context) (idempotency.Answer, error) {
+				close(inside)
+				<-commit
+				return do(c)
+			})
+			firstDone <- err
+		}()
+		<-inside // the first request holds the key
+		held, release := rec.HoldExecute(n)
+		type result struct {
+			replay *idempotency.Answer
+			err    error
+		}
+		secondDone := make(chan result, 1)
+		go func() {
+			replay, err := second.Run(t.Context(), scope, fp, do)
+			secondDone <- result{replay, err}
+		}()
+		var got result
+		wasHeld := true
+		select {
+		case <-held:
+			close(commit)
+			if err := <-firstDone; err != nil {
+				t.Fatal(err)
+			}
+			release()
+			got = <-secondDone
+		case got = <-secondDone: // fewer than n executions: every point was tried
+			release()
+			wasHeld = false
+			close(commit)
+			if err := <-firstDone; err != nil {
+				t.Fatal(err)
+			}
+		}
+		switch {
+		case runs.Load() != 1:
+			t.Fatalf("held at execution %d: the request ran %d times", n, runs.Load())
+		case got.replay != nil:
+			replayed++
+		case !errors.Is(got.err, idempotency.ErrInProgress):
+			t.Fatalf("held at execution %d: %v, want a replay or ErrInProgress", n, got.err)
+		}
+		if !wasHeld {
+			break
+		}
+	}
+	if replayed == 0 {
+		t.Fatal("no hold came before the key's lock: the interleaving was never tried")
 	}
 }

@@ -15,7 +15,9 @@ import (
 // Recorder stands between an application and the test server and records the
 // text of every statement the application executes, as PostgreSQL receives it:
 // tests then prove properties of the real statements (their plans, that values
-// travel as parameters) without knowing how a store spells them.
+// travel as parameters) without knowing how a store spells them. It also
+// counts round trips: each Sync or simple Query the client sends is a point
+// where it waits for the server's answer.
 type Recorder struct {
 	// URL is the database URL to give the application instead of the server's.
 	URL string
@@ -23,8 +25,11 @@ type Recorder struct {
 	ln     net.Listener
 	mu     sync.Mutex
 	stmts  []string
+	trips  int
+	hold   *hold
 	conns  map[net.Conn]struct{}
 	closed bool
+	done   chan struct{} // closed by close: nothing is held any more
 	wg     sync.WaitGroup
 }
 
@@ -45,7 +50,7 @@ func Record(t testing.TB, dbURL string) *Recorder {
 	q := front.Query()
 	q.Set("sslmode", "disable") // the recorder reads the protocol, so it must be in clear
 	front.RawQuery = q.Encode()
-	r := &Recorder{URL: front.String(), ln: ln, conns: map[net.Conn]struct{}{}}
+	r := &Recorder{URL: front.String(), ln: ln, conns: map[net.Conn]struct{}{}, done: make(chan struct{})}
 	r.wg.Add(1)
 	go r.accept(upstream.Host)
 	t.Cleanup(r.close)
@@ -61,6 +66,22 @@ func (r *Recorder) Take() []string {
 	return stmts
 }
 
+// TakeRoundTrips returns how many round trips were made since the last
+// TakeRoundTrips, and forgets them.
+func (r *Recorder) TakeRoundTrips() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := r.trips
+	r.trips = 0
+	return n
+}
+
+func (r *Recorder) trip() {
+	r.mu.Lock()
+	r.trips++
+	r.mu.Unlock()
+}
+
 func (r *Recorder) record(stmt string) {
 	r.mu.Lock()
 	r.stmts = append(r.stmts, stmt)
@@ -70,6 +91,9 @@ func (r *Recorder) record(stmt string) {
 func (r *Recorder) close() {
 	_ = r.ln.Close()
 	r.mu.Lock()
+	if !r.closed {
+		close(r.done)
+	}
 	r.closed = true
 	for c := range r.conns {
 		_ = c.Close()
@@ -106,15 +130,16 @@ func (r *Recorder) accept(upstream string) {
 		}
 		r.track(client, true)
 		r.track(server, true)
+		s := newSession()
 		r.wg.Add(2)
 		go func() {
 			defer r.wg.Done()
-			_, _ = io.Copy(client, server)
+			_ = s.answer(client, server)
 			_ = client.Close()
 		}()
 		go func() {
 			defer r.wg.Done()
-			_ = r.relay(server, client)
+			_ = r.relay(server, client, s)
 			_ = server.Close()
 			r.track(client, false)
 			r.track(server, false)
@@ -130,7 +155,7 @@ const (
 
 // relay forwards what the client sends, noting each statement it executes:
 // a simple Query's text, or the text Parse gave the statement a Bind runs.
-func (r *Recorder) relay(server io.Writer, client io.Reader) error {
+func (r *Recorder) relay(server io.Writer, client io.Reader, s *session) error {
 	in := bufio.NewReader(client)
 	for {
 		msg, err := readStartup(in)
@@ -153,6 +178,9 @@ func (r *Recorder) relay(server io.Writer, client io.Reader) error {
 		switch kind {
 		case 'Q':
 			r.record(cstring(body))
+			r.trip()
+		case 'S':
+			r.trip()
 		case 'P':
 			name, rest := cut(body)
 			parsed[name] = cstring(rest)
@@ -160,6 +188,11 @@ func (r *Recorder) relay(server io.Writer, client io.Reader) error {
 			_, rest := cut(body) // the portal
 			name, _ := cut(rest)
 			r.record(parsed[name])
+			s.bind()
+		case 'E':
+			if err := r.maybeHold(server, s); err != nil {
+				return err
+			}
 		}
 		if _, err := server.Write(msg); err != nil {
 			return err
