@@ -14,6 +14,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 cd "$ROOT"
+source scripts/bench-lib.sh
 DURATION=${1:-10}
 CONNS=${2:-32}
 USERS=${3:-1000}
@@ -24,22 +25,7 @@ log() { printf '[bench-idempotency] %s\n' "$*" >&2; }
 
 command -v wrk >/dev/null || { log "installing wrk"; apt-get install -y -qq wrk >/dev/null; }
 
-STACK="" SERVE_PID=""
-cleanup() {
-	[[ -n "$SERVE_PID" ]] && kill "$SERVE_PID" 2>/dev/null && wait "$SERVE_PID" 2>/dev/null || true
-	[[ -n "$STACK" ]] && bash scripts/services.sh destroy "$STACK" >/dev/null 2>&1 || true
-}
-trap cleanup EXIT
-
-if [[ -z "${BENCH_DATABASE_URL:-}" ]]; then
-	STACK=$(mktemp -d /tmp/usersvc-bench-idem.XXXXXX)
-	chmod 755 "$STACK"
-	PG_FAST=0 bash scripts/services.sh start-pg "$STACK" "$PG_PORT" >&2
-	BENCH_DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/postgres?sslmode=disable"
-fi
-DB_URL="${BENCH_DATABASE_URL%%\?*}"
-DB_URL="${DB_URL%/*}/usersvc_bench_idem?sslmode=disable"
-psql -q "$BENCH_DATABASE_URL" -c "DROP DATABASE IF EXISTS usersvc_bench_idem WITH (FORCE)" -c "CREATE DATABASE usersvc_bench_idem"
+bench_database usersvc_bench_idem
 
 mkdir -p bin
 go build -o bin/usersvc ./cmd/usersvc

@@ -11,6 +11,10 @@
 #                                  others_busy=…% load=BEFORE→AFTER" (others: every process
 #                                  but the service and PostgreSQL, the load generator included)
 #   wrk_requests "$WRK_OUT"        the number of requests wrk completed
+#   bench_database NAME            a durable PostgreSQL of the run's own (unless
+#                                  BENCH_DATABASE_URL names a superuser URL), a fresh
+#                                  database NAME in it as DB_URL, and an EXIT trap that
+#                                  stops SERVE_PID and that PostgreSQL
 
 # proc_ns PID: the CPU time of all threads of a process so far, in ns
 # (schedstat: measured at each switch, not sampled at clock ticks).
@@ -60,3 +64,24 @@ wrk_p99() { echo "$1" | awk '$1 == "99%" {print $2; exit}'; }
 # pooled connection's backend has then cached its plans and catalogs, as in
 # a service that has been up for a while.
 warm_up() { wrk -c "${CONNS:-32}" -t 2 -d 2s "$@" >/dev/null 2>&1 || true; }
+
+# bench_database NAME: see the header. Durable (fsync on) because every
+# figure a bench reports is meant with the durability production has.
+STACK="" SERVE_PID=""
+bench_cleanup() {
+	[[ -n "$SERVE_PID" ]] && kill "$SERVE_PID" 2>/dev/null && wait "$SERVE_PID" 2>/dev/null || true
+	[[ -n "$STACK" ]] && bash scripts/services.sh destroy "$STACK" >/dev/null 2>&1 || true
+}
+bench_database() {
+	local name=$1
+	trap bench_cleanup EXIT
+	if [[ -z "${BENCH_DATABASE_URL:-}" ]]; then
+		STACK=$(mktemp -d /tmp/usersvc-bench.XXXXXX)
+		chmod 755 "$STACK"
+		PG_FAST=0 bash scripts/services.sh start-pg "$STACK" "$PG_PORT" >&2
+		BENCH_DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/postgres?sslmode=disable"
+	fi
+	DB_URL="${BENCH_DATABASE_URL%%\?*}"
+	DB_URL="${DB_URL%/*}/$name?sslmode=disable"
+	psql -q "$BENCH_DATABASE_URL" -c "DROP DATABASE IF EXISTS $name WITH (FORCE)" -c "CREATE DATABASE $name"
+}

@@ -34,22 +34,7 @@ log() { printf '[bench] %s\n' "$*" >&2; }
 command -v wrk >/dev/null || { log "installing wrk"; apt-get install -y -qq wrk >/dev/null; }
 command -v pgbench >/dev/null || { log "installing postgresql-contrib for pgbench"; apt-get install -y -qq postgresql-contrib >/dev/null; }
 
-STACK="" SERVE_PID=""
-cleanup() {
-	[[ -n "$SERVE_PID" ]] && kill "$SERVE_PID" 2>/dev/null && wait "$SERVE_PID" 2>/dev/null || true
-	[[ -n "$STACK" ]] && bash scripts/services.sh destroy "$STACK" >/dev/null 2>&1 || true
-}
-trap cleanup EXIT
-
-if [[ -z "${BENCH_DATABASE_URL:-}" ]]; then
-	STACK=$(mktemp -d /tmp/usersvc-bench.XXXXXX)
-	chmod 755 "$STACK"
-	PG_FAST=0 bash scripts/services.sh start-pg "$STACK" "$PG_PORT" >&2
-	BENCH_DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/postgres?sslmode=disable"
-fi
-DB_URL="${BENCH_DATABASE_URL%%\?*}"
-DB_URL="${DB_URL%/*}/usersvc_bench_reads?sslmode=disable"
-psql -q "$BENCH_DATABASE_URL" -c "DROP DATABASE IF EXISTS usersvc_bench_reads WITH (FORCE)" -c "CREATE DATABASE usersvc_bench_reads"
+bench_database usersvc_bench_reads
 
 BIN=${BENCH_BIN:-bin/usersvc}
 [[ -n "${BENCH_BIN:-}" ]] || go build -o bin/usersvc ./cmd/usersvc
