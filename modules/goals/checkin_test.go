@@ -1,6 +1,7 @@
 package goals_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"slices"
@@ -389,5 +390,61 @@ func TestHandWrittenStreak(t *testing.T) {
 	r.JSON(t, &p)
 	if p.Stats["current_streak"] != 1 || p.Stats["longest_streak"] != 1 || p.Stats["best_streak"] != 6 {
 		t.Fatalf("profile stats: %s", r.Body)
+	}
+}
+
+// TestDeleteTakesTheStreakRowBeforeTheEventLock: a check-in locks the user's
+// streak row, then the user's event lock; deleting a goal with check-ins
+// must take them in that order too, or it deadlocks with a check-in on
+// another of the user's goals. The streak row is held here, the delete made
+// to wait on it, and the event lock must still be free.
+func TestDeleteTakesTheStreakRowBeforeTheEventLock(t *testing.T) {
+	app := newTrackerApp(t)
+	ctx := context.Background()
+	g := createGoal(t, app, "orderly", map[string]any{"title": "g"})
+	checkIn(t, app, "orderly", g.ID, map[string]any{})
+
+	tx, err := app.DB.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM user_streaks WHERE auth_user_id = 'orderly' FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan int, 1)
+	go func() {
+		r := app.Do("DELETE", fmt.Sprintf("/users/orderly/goals/%d", g.ID), nil, apptest.Bearer(apptest.Token(t, "orderly", nil)))
+		done <- r.Status
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for waiting := false; !waiting; {
+		if time.Now().After(deadline) {
+			t.Fatal("the delete never waited for the streak row")
+		}
+		select {
+		case s := <-done:
+			t.Fatalf("the delete ended (%d) while the streak row was held", s)
+		default:
+		}
+		if err := app.DB.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%user_streaks%')`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var held bool
+	// The users' event locks: advisory, first key 1869574002 (modules/outbox).
+	if err := app.DB.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks
+WHERE locktype = 'advisory' AND classid = 1869574002 AND granted)`).Scan(&held); err != nil {
+		t.Fatal(err)
+	}
+	if held {
+		t.Error("the delete holds the user's event lock while it waits for the streak row")
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s := <-done; s != http.StatusNoContent {
+		t.Fatalf("delete: %d", s)
 	}
 }

@@ -310,13 +310,15 @@ func (s *Store) Delete(ctx context.Context, userID string, id int64, pre Precond
 		if err := tx.QueryRow(ctx, deleteSQL, id, userID, versions).Scan(&hadCheckIns); err != nil {
 			return err
 		}
-		if err := outbox.Record(ctx, tx, outbox.Deleted(userID, id)); err != nil {
-			return err
+		// The user's streak row before the user's event lock, the order every
+		// check-in takes them in: the other order deadlocks with a check-in on
+		// another of the user's goals.
+		if hadCheckIns {
+			if err := updateUserStreak(ctx, tx, userID); err != nil {
+				return err
+			}
 		}
-		if !hadCheckIns {
-			return nil
-		}
-		return updateUserStreak(ctx, tx, userID)
+		return outbox.Record(ctx, tx, outbox.Deleted(userID, id))
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return s.whyNoRow(ctx, userID, id, pre, false)
