@@ -21,6 +21,9 @@ type Tx struct {
 	tail       []*pgx.QueuedQuery
 	savepoints int
 	closed     bool
+	// failed is the error of a send that carried deferred statements: they
+	// may not have run, so the transaction must not commit without them.
+	failed error
 }
 
 var _ pgx.Tx = (*Tx)(nil)
@@ -61,10 +64,17 @@ func (t *Tx) flush(ctx context.Context) error {
 	if t.closed {
 		return pgx.ErrTxClosed
 	}
+	if t.failed != nil {
+		return t.failed
+	}
 	if len(t.tail) == 0 {
 		return nil
 	}
-	return t.conn.SendBatch(ctx, t.takeTail()).Close()
+	if err := t.conn.SendBatch(ctx, t.takeTail()).Close(); err != nil {
+		t.failed = err
+		return err
+	}
+	return nil
 }
 
 // Commit sends the deferred statements and COMMIT in one round trip, and
@@ -75,6 +85,9 @@ func (t *Tx) Commit(ctx context.Context) error {
 	}
 	t.closed = true
 	defer t.conn.Release()
+	if t.failed != nil {
+		return rollback(t.conn.Conn(), t.failed)
+	}
 	b := t.takeTail()
 	b.Queue("COMMIT").Exec(func(tag pgconn.CommandTag) error {
 		if tag.String() != "COMMIT" {
@@ -123,11 +136,18 @@ func (t *Tx) write(ctx context.Context, first func(*pgx.Batch), then func(*pgx.B
 	if t.closed {
 		return pgx.ErrTxClosed
 	}
+	if t.failed != nil {
+		return t.failed
+	}
 	name := t.nextSavepoint()
 	b := t.takeTail()
+	carried := len(b.QueuedQueries) > 0
 	b.Queue("SAVEPOINT " + name)
 	first(b)
 	if err := t.conn.SendBatch(ctx, b).Close(); err != nil {
+		if carried {
+			t.failed = err // the deferred statements went with it: the savepoint cannot undo them
+		}
 		return t.rollbackTo(ctx, name, err)
 	}
 	b = &pgx.Batch{}

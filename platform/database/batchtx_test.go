@@ -124,6 +124,19 @@ func TestTx(t *testing.T) {
 			return errRefused
 		}, nil, true, 2},
 	}
+	cases = append(cases, struct {
+		name    string
+		run     func(ctx context.Context, tx *database.Tx) error
+		want    []int
+		wantErr bool
+		trips   int
+	}{"deferred statements a send lost fail the commit, though their error was ignored", func(ctx context.Context, tx *database.Tx) error {
+		deferRows(tx, 2)
+		gone, cancel := context.WithCancel(ctx)
+		cancel()
+		_, _ = tx.Exec(gone, `SELECT 1`) // never sent: row 2 went nowhere
+		return tx.Commit(ctx)
+	}, nil, true, 2})
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
