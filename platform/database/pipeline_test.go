@@ -154,16 +154,20 @@ func TestPipelineReadOutlivesItsCaller(t *testing.T) {
 		if !got {
 			t.Fatal("the read was cancelled with its caller: no row came back")
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(liveness):
 		t.Fatal("the read never finished")
 	}
 }
+
+// liveness bounds a wait for something that must happen, not how fast: a
+// CI machine running every package under -race can stall a query for seconds.
+const liveness = 30 * time.Second
 
 func waitForActiveQuery(t *testing.T, pool interface {
 	QueryRow(context.Context, string, ...any) pgx.Row
 }, fragment string) {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+	for deadline := time.Now().Add(liveness); ; time.Sleep(5 * time.Millisecond) {
 		var n int
 		if err := pool.QueryRow(context.Background(), "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%' || $1 || '%' AND query NOT LIKE '%pg_stat_activity%'", fragment).Scan(&n); err != nil {
 			t.Fatal(err)
