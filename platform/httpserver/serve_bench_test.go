@@ -123,8 +123,7 @@ func benchPage() fiber.Handler {
 			status: "in-progress", created: at, updated: at.Add(time.Hour), streak: 3, longest: 9, ver: 2}
 	}
 	return func(c *fiber.Ctx) error {
-		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
-		return c.Send(jsonw.Array(make([]byte, 0, 64+len(items)*320), items, (*benchItem).appendJSON))
+		return SendJSON(c, fiber.StatusOK, jsonw.Array(JSONBody(c), items, (*benchItem).appendJSON))
 	}
 }
 
