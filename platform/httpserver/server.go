@@ -251,11 +251,19 @@ func securityHeaders(c *fiber.Ctx) error {
 	return c.Next()
 }
 
+// securityHeaderKV are the security headers, canonical and as bytes once:
+// Set would copy and normalize each name on every answer.
+var securityHeaderKV = [][2][]byte{
+	{[]byte("X-Content-Type-Options"), []byte("nosniff")},
+	{[]byte("X-Frame-Options"), []byte("DENY")},
+	{[]byte("Referrer-Policy"), []byte("no-referrer")},
+	{[]byte("Content-Security-Policy"), []byte("default-src 'none'; frame-ancestors 'none'")},
+}
+
 func setSecurityHeaders(h *fasthttp.ResponseHeader) {
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+	for _, kv := range securityHeaderKV {
+		h.SetCanonical(kv[0], kv[1])
+	}
 }
 
 // literalsFirst compares route patterns segment by segment, a literal
