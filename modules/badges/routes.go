@@ -53,7 +53,7 @@ func (h *handlers) list(c *fiber.Ctx) error {
 		cursor := page.Encode(page.Cursor{At: last.DateAchieved, ID: last.ID}, scope)
 		c.Set(fiber.HeaderLink, page.NextLink("/users/"+userID+"/badges", nil, cursor, limit))
 	}
-	buf := jsonw.Array(make([]byte, 0, 2+len(badges)*256), badges, (*Badge).AppendJSON)
+	buf := jsonw.Array(httpserver.JSONBody(c), badges, (*Badge).AppendJSON)
 	return sendJSON(c, fiber.StatusOK, buf)
 }
 
@@ -62,7 +62,7 @@ func (h *handlers) get(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return sendJSON(c, fiber.StatusOK, b.AppendJSON(make([]byte, 0, 256)))
+	return sendJSON(c, fiber.StatusOK, b.AppendJSON(httpserver.JSONBody(c)))
 }
 
 func (h *handlers) create(c *fiber.Ctx) error {
@@ -76,7 +76,7 @@ func (h *handlers) create(c *fiber.Ctx) error {
 		return err
 	}
 	c.Set(fiber.HeaderLocation, b.Location())
-	return sendJSON(c, fiber.StatusCreated, b.AppendJSON(make([]byte, 0, 256)))
+	return sendJSON(c, fiber.StatusCreated, b.AppendJSON(httpserver.JSONBody(c)))
 }
 
 func (h *handlers) decodeNewBadge(b *httpserver.Body) (NewBadge, error) {
@@ -106,7 +106,5 @@ func decodeNewBadge(b *httpserver.Body, now time.Time) (NewBadge, error) {
 }
 
 func sendJSON(c *fiber.Ctx, status int, body []byte) error {
-	c.Status(status)
-	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
-	return c.Send(body)
+	return httpserver.SendJSON(c, status, body)
 }

@@ -67,8 +67,7 @@ func (h *Handlers) list(c *fiber.Ctx) error {
 		c.Set(fiber.HeaderLink, nextLink(q, page.Cursor{At: last.CreatedAt, ID: last.ID}))
 		goals = goals[:q.Limit]
 	}
-	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
-	return c.Send(jsonw.Array(make([]byte, 0, 64+len(goals)*320), goals, (*Goal).AppendJSON))
+	return httpserver.SendJSON(c, fiber.StatusOK, jsonw.Array(httpserver.JSONBody(c), goals, (*Goal).AppendJSON))
 }
 
 func parseListQuery(c *fiber.Ctx, userID string) (ListQuery, error) {
@@ -146,8 +145,7 @@ func ifMatch(c *fiber.Ctx) Precondition { return ParseIfMatch(c.Get(fiber.Header
 
 func writeGoal(c *fiber.Ctx, status int, g *Goal) error {
 	c.Set(fiber.HeaderETag, g.ETag())
-	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
-	return c.Status(status).Send(g.AppendJSON(make([]byte, 0, 512)))
+	return httpserver.SendJSON(c, status, g.AppendJSON(httpserver.JSONBody(c)))
 }
 
 // readOnly fields may appear in what clients received but never in what they send.

@@ -44,7 +44,7 @@ func (h *handlers) me(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return sendJSON(c, p.AppendPrivateJSON(make([]byte, 0, 256)))
+	return sendJSON(c, p.AppendPrivateJSON(httpserver.JSONBody(c)))
 }
 
 func (h *handlers) public(c *fiber.Ctx) error {
@@ -52,14 +52,10 @@ func (h *handlers) public(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return sendJSON(c, p.AppendPublicJSON(make([]byte, 0, 256)))
+	return sendJSON(c, p.AppendPublicJSON(httpserver.JSONBody(c)))
 }
 
-func sendJSON(c *fiber.Ctx, body []byte) error {
-	c.Status(fiber.StatusOK)
-	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
-	return c.Send(body)
-}
+func sendJSON(c *fiber.Ctx, body []byte) error { return httpserver.SendJSON(c, fiber.StatusOK, body) }
 
 const settingsPath = "/users/:auth_user_id/settings"
 
@@ -68,7 +64,7 @@ func (h *handlers) settings(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return sendJSON(c, st.AppendJSON(make([]byte, 0, 64)))
+	return sendJSON(c, st.AppendJSON(httpserver.JSONBody(c)))
 }
 
 func (h *handlers) putSettings(c *fiber.Ctx) error {
@@ -80,5 +76,5 @@ func (h *handlers) putSettings(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return sendJSON(c, st.AppendJSON(make([]byte, 0, 64)))
+	return sendJSON(c, st.AppendJSON(httpserver.JSONBody(c)))
 }

@@ -15,10 +15,16 @@ import (
 // every request sends the same text; every value is a bound parameter.
 type Store struct {
 	db *database.Pool
+	// reads carries the profile read, pipelined with other concurrent reads:
+	// a burst of profiles uses the pipeline's few warm connections instead
+	// of opening a cold backend per request (docs/performance.md).
+	reads *database.Pipeline
 }
 
 // NewStore builds the store over the pool.
-func NewStore(db *database.Pool) *Store { return &Store{db: db} }
+func NewStore(db *database.Pool, reads *database.Pipeline) *Store {
+	return &Store{db: db, reads: reads}
+}
 
 // completed is the goal status counted by goals_completed.
 const completed = "completed"
@@ -55,15 +61,21 @@ WHERE u.auth_user_id = $2`
 // Get reads the profile (errs.ErrOwnerUnknown when the user has no local reference).
 func (s *Store) Get(ctx context.Context, userID string) (Profile, error) {
 	p := Profile{UserID: userID}
-	err := s.db.QueryRow(ctx, profileSQL, completed, userID).Scan(
-		&p.Username, &p.Email, &p.MemberSince,
-		&p.Stats.Badges, &p.Stats.GoalsTotal, &p.Stats.GoalsCompleted, &p.Stats.BestStreak,
-		&p.Stats.CurrentStreak, &p.Stats.LongestStreak, &p.Settings.Timezone, &p.Settings.DayStartHour)
+	found := false
+	err := s.reads.Query(ctx, profileSQL, []any{completed, userID}, func(rows pgx.Rows) error {
+		if !rows.Next() {
+			return nil
+		}
+		found = true
+		return rows.Scan(&p.Username, &p.Email, &p.MemberSince,
+			&p.Stats.Badges, &p.Stats.GoalsTotal, &p.Stats.GoalsCompleted, &p.Stats.BestStreak,
+			&p.Stats.CurrentStreak, &p.Stats.LongestStreak, &p.Settings.Timezone, &p.Settings.DayStartHour)
+	})
 	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		return Profile{}, errs.ErrOwnerUnknown
 	case err != nil:
 		return Profile{}, database.Classify(fmt.Errorf("get profile: %w", err))
+	case !found:
+		return Profile{}, errs.ErrOwnerUnknown
 	}
 	return p, nil
 }

@@ -31,7 +31,7 @@ type entry[V any] struct {
 }
 
 type call[V any] struct {
-	start chan struct{} // closed when the call may run (a waiting call's turn)
+	start chan struct{} // closed when a waiting call may run (nil for a call that ran at once)
 	done  chan struct{} // closed when v and err are set
 	// joiners counts the callers sharing this call besides its runner.
 	joiners int
@@ -43,6 +43,12 @@ type call[V any] struct {
 // fn is run by one of the callers sharing it, with that caller's context
 // values but neither its cancellation nor its deadline (see Timeout).
 func (g *Group[K, V]) Do(ctx context.Context, key K, fn func(context.Context) (V, error)) (V, error) {
+	return g.DoShared(ctx, key, func(ctx context.Context, _ int) (V, error) { return fn(ctx) })
+}
+
+// DoShared is Do, telling fn how many other callers will receive its
+// result: with none, the runner need not keep a copy of what it answers.
+func (g *Group[K, V]) DoShared(ctx context.Context, key K, fn func(ctx context.Context, joiners int) (V, error)) (V, error) {
 	g.mu.Lock()
 	if g.entries == nil {
 		g.entries = make(map[K]*entry[V])
@@ -57,30 +63,33 @@ func (g *Group[K, V]) Do(ctx context.Context, key K, fn func(context.Context) (V
 		g.mu.Unlock()
 		return wait(ctx, w)
 	}
-	c := &call[V]{start: make(chan struct{}), done: make(chan struct{})}
+	c := &call[V]{done: make(chan struct{})}
 	if e.running == nil {
 		e.running = c
-		close(c.start)
 	} else {
+		c.start = make(chan struct{}) // only a waiting call needs a turn
 		e.waiting = c
 	}
 	g.mu.Unlock()
 
-	<-c.start // our turn: the previous read ended (it does not wait on us, so no cancellation here)
-	c.v, c.err = g.run(ctx, fn)
+	if c.start != nil {
+		<-c.start // our turn: the previous read ended (it does not wait on us, so no cancellation here)
+	}
+	// Joiners only join a waiting call: now that it runs, their count is final.
+	c.v, c.err = g.run(ctx, c.joiners, fn)
 	close(c.done)
 	g.finish(key, e, c)
 	return c.v, c.err
 }
 
-func (g *Group[K, V]) run(ctx context.Context, fn func(context.Context) (V, error)) (V, error) {
+func (g *Group[K, V]) run(ctx context.Context, joiners int, fn func(context.Context, int) (V, error)) (V, error) {
 	ctx = context.WithoutCancel(ctx)
 	if g.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, g.Timeout)
 		defer cancel()
 	}
-	return fn(ctx)
+	return fn(ctx, joiners)
 }
 
 // finish hands the key to the waiting read, if any.

@@ -111,6 +111,35 @@ func TestErrorsAreShared(t *testing.T) {
 	}
 }
 
+// TestDoSharedCountsTheJoiners: a read tells its runner how many other
+// callers receive its result: none for a read that started at once, one
+// for the waiting read a second caller joined.
+func TestDoSharedCountsTheJoiners(t *testing.T) {
+	var g Group[string, int]
+	release := make(chan struct{})
+	blockKey(&g, release)
+	seen := make(chan int, 2)
+	read := func(_ context.Context, joiners int) (int, error) { seen <- joiners; return joiners, nil }
+	done := make(chan struct{}, 2)
+	go func() { _, _ = g.DoShared(context.Background(), "k", read); done <- struct{}{} }()
+	for !waiting(&g) {
+		time.Sleep(time.Millisecond) // polling a condition, not hoping for a race
+	}
+	go func() { _, _ = g.DoShared(context.Background(), "k", read); done <- struct{}{} }()
+	for g.Joined("k") < 1 {
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	<-done
+	<-done
+	if n := <-seen; n != 1 {
+		t.Fatalf("the waiting read was told %d joiners, want 1", n)
+	}
+	if _, err := g.DoShared(context.Background(), "k", read); err != nil || <-seen != 0 {
+		t.Fatalf("a read that ran at once was told of joiners (err %v)", err)
+	}
+}
+
 // TestReadIgnoresTheRunnersDeadline: the caller that runs a shared read may
 // have a short deadline; the read itself must not inherit it, or every
 // joiner would fail with an error that is not theirs.

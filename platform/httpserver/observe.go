@@ -86,7 +86,7 @@ func (s *Server) observe(c *fiber.Ctx) error {
 }
 
 func (s *Server) logRequest(id, method, route string, status int, elapsed time.Duration, user string) {
-	if ce := s.log.Check(zap.InfoLevel, "request"); ce != nil {
+	if ce := s.access.Check(zap.InfoLevel, "request"); ce != nil {
 		ce.Write(zap.String("request_id", id), zap.String("method", method), zap.String("route", route),
 			zap.Int("status", status), zap.Duration("duration", elapsed), zap.String("user", user))
 	}

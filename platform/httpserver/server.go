@@ -42,10 +42,13 @@ type Options struct {
 
 // Server is a Fiber app with the service's middleware, error mapping and lifecycle.
 type Server struct {
-	app       *fiber.App
-	name      string
-	addr      string
-	log       *zap.Logger
+	app  *fiber.App
+	name string
+	addr string
+	log  *zap.Logger
+	// access writes the one line per request; its caller would always be
+	// logRequest, and finding it cost more than writing the line.
+	access    *zap.Logger
 	metrics   *metrics.HTTP
 	routes    []Route
 	guard     *Guard
@@ -64,7 +67,7 @@ type Server struct {
 
 // New builds the server and mounts opts.Routes after the platform's probes.
 func New(cfg config.Config, log *zap.Logger, m *metrics.HTTP, opts Options) (*Server, error) {
-	s := &Server{name: opts.Name, addr: opts.Addr, log: log, metrics: m, guard: opts.Guard, bodyLimit: cfg.HTTPBodyLimit,
+	s := &Server{name: opts.Name, addr: opts.Addr, log: log, access: log.WithOptions(zap.WithCaller(false)), metrics: m, guard: opts.Guard, bodyLimit: cfg.HTTPBodyLimit,
 		deadline: cfg.DatabasePoolTimeout, shutdownDelay: opts.ShutdownDelay, served: make(chan struct{})}
 	s.app = fiber.New(fiber.Config{
 		AppName:       "usersvc",
@@ -248,11 +251,19 @@ func securityHeaders(c *fiber.Ctx) error {
 	return c.Next()
 }
 
+// securityHeaderKV are the security headers, canonical and as bytes once:
+// Set would copy and normalize each name on every answer.
+var securityHeaderKV = [][2][]byte{
+	{[]byte("X-Content-Type-Options"), []byte("nosniff")},
+	{[]byte("X-Frame-Options"), []byte("DENY")},
+	{[]byte("Referrer-Policy"), []byte("no-referrer")},
+	{[]byte("Content-Security-Policy"), []byte("default-src 'none'; frame-ancestors 'none'")},
+}
+
 func setSecurityHeaders(h *fasthttp.ResponseHeader) {
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+	for _, kv := range securityHeaderKV {
+		h.SetCanonical(kv[0], kv[1])
+	}
 }
 
 // literalsFirst compares route patterns segment by segment, a literal

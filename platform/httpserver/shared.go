@@ -40,15 +40,22 @@ func newSharedReads(timeout time.Duration) *sharedReads {
 func (s *sharedReads) wrap(run func(*fiber.Ctx) error) func(*fiber.Ctx) error {
 	return func(c *fiber.Ctx) error {
 		ran := false
+		var runErr error
 		key := sharedKey{method: c.Method(), url: c.OriginalURL()}
-		answer, err := s.group.Do(c.UserContext(), key, func(ctx context.Context) (*sharedAnswer, error) {
+		answer, err := s.group.DoShared(c.UserContext(), key, func(ctx context.Context, joiners int) (*sharedAnswer, error) {
 			ran = true
-			return capture(c, ctx, run), nil
+			runErr = runWith(c, ctx, run)
+			if joiners == 0 { // nobody else reads this answer: keep no copy of it
+				return nil, nil
+			}
+			return capture(c, runErr), nil
 		})
 		switch {
 		case err != nil: // this request gave up waiting
 			return err
-		case ran || answer.err != nil:
+		case ran:
+			return runErr
+		case answer.err != nil:
 			return answer.err
 		}
 		answer.writeTo(c)
@@ -56,13 +63,18 @@ func (s *sharedReads) wrap(run func(*fiber.Ctx) error) func(*fiber.Ctx) error {
 	}
 }
 
-// capture runs the chain on c with the shared run's context and keeps a copy
-// of what it answered (the response buffer is c's own).
-func capture(c *fiber.Ctx, ctx context.Context, run func(*fiber.Ctx) error) *sharedAnswer {
+// runWith runs the chain on c with the shared run's context.
+func runWith(c *fiber.Ctx, ctx context.Context, run func(*fiber.Ctx) error) error {
 	own := c.UserContext()
 	c.SetUserContext(ctx)
 	defer c.SetUserContext(own)
-	if err := run(c); err != nil {
+	return run(c)
+}
+
+// capture keeps a copy of what the run answered on c, for the requests that
+// share it (the response buffer is c's own).
+func capture(c *fiber.Ctx, err error) *sharedAnswer {
+	if err != nil {
 		return &sharedAnswer{err: err}
 	}
 	res := c.Response()

@@ -11,11 +11,43 @@ import (
 // TimeLayout is the contract's timestamp: RFC 3339, UTC, microseconds, Z.
 const TimeLayout = "2006-01-02T15:04:05.000000Z"
 
-// Time appends t as a quoted TimeLayout string.
+// Time appends t as a quoted TimeLayout string. Its digits are written
+// directly: time.AppendFormat interprets the layout on every call, which
+// cost a goal list page more than all its strings (docs/performance.md).
 func Time(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 { // beyond four digits: the layout's own rules
+		b = append(b, '"')
+		b = t.AppendFormat(b, TimeLayout)
+		return append(b, '"')
+	}
+	hour, minute, sec := t.Clock()
 	b = append(b, '"')
-	b = t.UTC().AppendFormat(b, TimeLayout)
-	return append(b, '"')
+	b = digits(b, year, 4)
+	b = append(b, '-')
+	b = digits(b, int(month), 2)
+	b = append(b, '-')
+	b = digits(b, day, 2)
+	b = append(b, 'T')
+	b = digits(b, hour, 2)
+	b = append(b, ':')
+	b = digits(b, minute, 2)
+	b = append(b, ':')
+	b = digits(b, sec, 2)
+	b = append(b, '.')
+	b = digits(b, t.Nanosecond()/1000, 6) // truncated, as the layout does
+	return append(b, 'Z', '"')
+}
+
+// digits appends n (0 ≤ n < 10^width) as exactly width decimal digits.
+func digits(b []byte, n, width int) []byte {
+	b = append(b, "000000"[:width]...)
+	for i := len(b) - 1; n > 0; i-- {
+		b[i] = byte('0' + n%10)
+		n /= 10
+	}
+	return b
 }
 
 // NullableTime appends t, or null for nil.
@@ -39,6 +71,14 @@ func NullableString(b []byte, s *string) []byte {
 
 const hex = "0123456789abcdef"
 
+// plain marks the ASCII bytes a JSON string carries as they are.
+var plain = func() (t [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
+
 // String appends s as a JSON string, escaping what JSON requires and, like
 // encoding/json, <, > and & and the line separators U+2028/U+2029.
 func String(b []byte, s string) []byte {
@@ -47,7 +87,7 @@ func String(b []byte, s string) []byte {
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+			if plain[c] {
 				i++
 				continue
 			}

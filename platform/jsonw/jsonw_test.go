@@ -25,6 +25,43 @@ func TestTime(t *testing.T) {
 	}
 }
 
+// TestTimeMatchesTheLayout: the hand-written digits agree with
+// time.AppendFormat on TimeLayout, at the edges of every field.
+func TestTimeMatchesTheLayout(t *testing.T) {
+	east := time.FixedZone("east", 14*3600)
+	for _, at := range []time.Time{
+		time.Date(2026, 12, 6, 7, 8, 9, 123456789, time.UTC),
+		time.Date(2024, 2, 29, 23, 59, 59, 999999999, time.UTC), // truncated, never rounded up
+		time.Date(2025, 1, 1, 0, 0, 0, 0, east),                 // the previous day in UTC
+		time.Date(1, 1, 1, 0, 0, 0, 1000, time.UTC),
+		time.Date(999, 10, 10, 10, 10, 10, 0, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC),
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(-1, 6, 1, 0, 0, 0, 0, time.UTC),
+		{},
+	} {
+		want := `"` + at.UTC().Format(TimeLayout) + `"`
+		if got := string(Time(nil, at)); got != want {
+			t.Errorf("Time(%v) = %s, want %s", at, got, want)
+		}
+	}
+}
+
+func BenchmarkTime(b *testing.B) {
+	at, buf := time.Date(2026, 12, 6, 7, 8, 9, 123456789, time.UTC), make([]byte, 0, 64)
+	for b.Loop() {
+		buf = Time(buf[:0], at)
+	}
+}
+
+func BenchmarkString(b *testing.B) {
+	buf := make([]byte, 0, 128)
+	for b.Loop() {
+		buf = String(buf[:0], "Read the spec and write three small programs that use type parameters.")
+	}
+}
+
 func FuzzString(f *testing.F) {
 	f.Add("hello")
 	f.Add("\xff\xfe<>&\u2028")

@@ -15,6 +15,11 @@ import (
 // writing to stderr through a buffer: one write per burst of lines instead of
 // one per request. Sync (done on every exit path) flushes it.
 func New(cfg config.Config) (*zap.Logger, error) {
+	return NewTo(cfg, &zapcore.BufferedWriteSyncer{WS: zapcore.Lock(os.Stderr), Size: 256 << 10, FlushInterval: time.Second})
+}
+
+// NewTo is New writing to sink (benchmarks pass a discarding one).
+func NewTo(cfg config.Config, sink zapcore.WriteSyncer) (*zap.Logger, error) {
 	level, err := zapcore.ParseLevel(cfg.LogLevel)
 	if err != nil {
 		return nil, err
@@ -30,7 +35,6 @@ func New(cfg config.Config) (*zap.Logger, error) {
 		ec.EncodeTime = zapcore.RFC3339NanoTimeEncoder
 		enc = zapcore.NewJSONEncoder(ec)
 	}
-	sink := &zapcore.BufferedWriteSyncer{WS: zapcore.Lock(os.Stderr), Size: 256 << 10, FlushInterval: time.Second}
 	core := zapcore.NewCore(enc, sink, level)
 	return zap.New(core, zap.AddCaller(), zap.AddStacktrace(zapcore.ErrorLevel), zap.ErrorOutput(zapcore.Lock(os.Stderr))), nil
 }
