@@ -103,7 +103,7 @@ for r in $(seq "$ROUNDS"); do
 	WITHOUT=$(awk -v a="$WITHOUT" -v b="$(rate 0 "$r")" 'BEGIN { print a + b }')
 	WITH=$(awk -v a="$WITH" -v b="$(rate 1 "$r")" 'BEGIN { print a + b }')
 done
-STORED=$(psql -Atq "$DB_URL" -c "SELECT count(*) FROM idempotency_keys")
+STORED=$(psql -Atq "$DB_URL" -c "SELECT count(*) FROM idempotency_answers")
 printf 'connections=%s rounds=%s without_key=%.0f/s with_key=%.0f/s ratio=%.3f answers_stored=%s load=%s\n' "$CONNS" "$ROUNDS" \
 	"$(awk -v a="$WITHOUT" -v r="$ROUNDS" 'BEGIN { print a / r }')" "$(awk -v a="$WITH" -v r="$ROUNDS" 'BEGIN { print a / r }')" \
 	"$(awk -v a="$WITH" -v b="$WITHOUT" 'BEGIN { print a / b }')" "$STORED" "$(cut -d' ' -f1-3 /proc/loadavg)"

@@ -61,7 +61,8 @@ func TestMigrateUpDownUp(t *testing.T) {
 	}{
 		{[]string{"migrate"}, true, true}, // migrate alone means up
 		{[]string{"migrate", "up"}, true, true},
-		{[]string{"migrate", "down"}, true, true},  // one step back: the check-in function
+		{[]string{"migrate", "down"}, true, true},  // one step back: the hashed idempotency scopes
+		{[]string{"migrate", "down"}, true, true},  // the check-in function
 		{[]string{"migrate", "down"}, true, true},  // one step back: the outbox's doorbell
 		{[]string{"migrate", "down"}, true, true},  // the idempotency keys
 		{[]string{"migrate", "down"}, true, true},  // the outbox

@@ -3,8 +3,11 @@ package idempotency
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -30,6 +33,25 @@ type Scope struct {
 	Caller, Method, Path, Key string
 }
 
+// ID is the scope's stored key: the SHA-256 of its four parts, each
+// prefixed with its length in bytes and a colon, so no two scopes share the
+// input whatever their parts hold (migration 00009 computes the same).
+func (s Scope) ID() []byte {
+	h := sha256.New()
+	for _, part := range [...]string{s.Caller, s.Method, s.Path, s.Key} {
+		h.Write(strconv.AppendInt(nil, int64(len(part)), 10))
+		h.Write([]byte{':'})
+		h.Write([]byte(part))
+	}
+	return h.Sum(nil)
+}
+
+// lockKey is the scope's advisory lock, in the one-bigint key space: the
+// other advisory locks of the service use the two-int4 form (a space of its
+// own) except the backfill's one constant, which a scope meets with odds of
+// 2^-64 — and a shared lock would only answer a spurious 409.
+func lockKey(id []byte) int64 { return int64(binary.BigEndian.Uint64(id)) }
+
 // Answer is what a successful request answered, replayed as is.
 type Answer struct {
 	Status                      int
@@ -51,13 +73,13 @@ func NewStore(db *database.Pool) *Store { return &Store{db: db} }
 const (
 	// The key's lock is taken without waiting: a second request with the key
 	// while the first runs is answered at once (409), never queued behind it.
-	tryLockSQL = `SELECT pg_try_advisory_xact_lock(hashtextextended($1 || E'\n' || $2 || E'\n' || $3 || E'\n' || $4, 0))`
-	lookupSQL  = `SELECT fingerprint, status, content_type, location, etag, body FROM idempotency_keys
-WHERE caller = $1 AND method = $2 AND path = $3 AND key = $4 AND created_at > now() - $5::interval`
+	tryLockSQL = `SELECT pg_try_advisory_xact_lock($1::bigint)`
+	lookupSQL  = `SELECT fingerprint, status, content_type, location, etag, body FROM idempotency_answers
+WHERE scope = $1 AND created_at > now() - $2::interval`
 	// An expired answer the purge has not reached yet is replaced.
-	saveSQL = `INSERT INTO idempotency_keys (caller, method, path, key, fingerprint, status, content_type, location, etag, body)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-ON CONFLICT (caller, method, path, key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, status = EXCLUDED.status,
+	saveSQL = `INSERT INTO idempotency_answers (scope, fingerprint, status, content_type, location, etag, body)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+ON CONFLICT (scope) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, status = EXCLUDED.status,
   content_type = EXCLUDED.content_type, location = EXCLUDED.location, etag = EXCLUDED.etag, body = EXCLUDED.body, created_at = now()`
 )
 
@@ -73,7 +95,8 @@ ON CONFLICT (caller, method, path, key) DO UPDATE SET fingerprint = EXCLUDED.fin
 func (s *Store) Run(ctx context.Context, scope Scope, fingerprint []byte,
 	do func(context.Context) (Answer, error)) (replay *Answer, err error) {
 	var c claim
-	tx, err := database.BeginWith(ctx, s.db, func(b *pgx.Batch) { c.queue(b, scope) })
+	id := scope.ID()
+	tx, err := database.BeginWith(ctx, s.db, func(b *pgx.Batch) { c.queue(b, id) })
 	if err != nil {
 		return nil, database.Classify(fmt.Errorf("claim the idempotency key: %w", err))
 	}
@@ -91,8 +114,7 @@ func (s *Store) Run(ctx context.Context, scope Scope, fingerprint []byte,
 		return nil, err
 	}
 	save := &pgx.Batch{}
-	save.Queue(saveSQL, scope.Caller, scope.Method, scope.Path, scope.Key, fingerprint,
-		answer.Status, answer.ContentType, answer.Location, answer.ETag, answer.Body)
+	save.Queue(saveSQL, id, fingerprint, answer.Status, answer.ContentType, answer.Location, answer.ETag, answer.Body)
 	tx.Defer(save)
 	if err := tx.Commit(ctx); err != nil {
 		return nil, database.Classify(fmt.Errorf("commit the request with its idempotent answer: %w", err))
@@ -113,11 +135,11 @@ type claim struct {
 // that held the lock and committed just before. One statement doing both
 // (SELECT … WHERE pg_try_advisory_xact_lock(…)) would take its snapshot
 // before the lock, miss that answer, and run the request twice.
-func (c *claim) queue(b *pgx.Batch, scope Scope) {
-	b.Queue(tryLockSQL, scope.Caller, scope.Method, scope.Path, scope.Key).QueryRow(func(row pgx.Row) error {
+func (c *claim) queue(b *pgx.Batch, id []byte) {
+	b.Queue(tryLockSQL, lockKey(id)).QueryRow(func(row pgx.Row) error {
 		return row.Scan(&c.locked)
 	})
-	b.Queue(lookupSQL, scope.Caller, scope.Method, scope.Path, scope.Key, Retention).QueryRow(func(row pgx.Row) error {
+	b.Queue(lookupSQL, id, Retention).QueryRow(func(row pgx.Row) error {
 		a := &c.stored
 		err := row.Scan(&c.fingerprint, &a.Status, &a.ContentType, &a.Location, &a.ETag, &a.Body)
 		if errors.Is(err, pgx.ErrNoRows) {

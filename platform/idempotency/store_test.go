@@ -37,7 +37,7 @@ func TestStoreExpiryAndPurge(t *testing.T) {
 	if replay, err := s.Run(ctx, scope, fp, ok(201)); err != nil || replay == nil || replay.Status != 201 {
 		t.Fatalf("repeat: %v %v", replay, err)
 	}
-	if _, err := pool.Exec(ctx, `UPDATE idempotency_keys SET created_at = now() - interval '25 hours'`); err != nil {
+	if _, err := pool.Exec(ctx, `UPDATE idempotency_answers SET created_at = now() - interval '25 hours'`); err != nil {
 		t.Fatal(err)
 	}
 	ran := false
@@ -45,15 +45,15 @@ func TestStoreExpiryAndPurge(t *testing.T) {
 	if replay, err := s.Run(ctx, scope, other, func(c context.Context) (idempotency.Answer, error) { ran = true; return ok(201)(c) }); err != nil || replay != nil || !ran {
 		t.Fatalf("an expired key runs as a new request: %v %v ran=%v", replay, err, ran)
 	}
-	if _, err := pool.Exec(ctx, `INSERT INTO idempotency_keys (caller, method, path, key, fingerprint, status, content_type, location, etag, body, created_at)
-		SELECT 'c', 'POST', '/p', 'old' || i, '\x00', 201, '', '', '', '', now() - interval '25 hours' FROM generate_series(1, 1500) i`); err != nil {
+	if _, err := pool.Exec(ctx, `INSERT INTO idempotency_answers (scope, fingerprint, status, content_type, location, etag, body, created_at)
+		SELECT sha256(int4send(i)), '\x00', 201, '', '', '', '', now() - interval '25 hours' FROM generate_series(1, 1500) i`); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := s.Purge(ctx); err != nil || n != 1500 {
 		t.Fatalf("purged %d, %v; want 1500", n, err)
 	}
 	var left int
-	if err := pool.QueryRow(ctx, `SELECT count(*) FROM idempotency_keys`).Scan(&left); err != nil || left != 1 {
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM idempotency_answers`).Scan(&left); err != nil || left != 1 {
 		t.Fatalf("%d answers left (%v), want the fresh one", left, err)
 	}
 }
@@ -77,7 +77,7 @@ func TestStoreFailuresAndInProgress(t *testing.T) {
 		t.Fatal(err)
 	}
 	var stored int
-	if err := pool.QueryRow(ctx, `SELECT count(*) FROM idempotency_keys`).Scan(&stored); err != nil || stored != 1 {
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM idempotency_answers`).Scan(&stored); err != nil || stored != 1 {
 		t.Fatalf("%d stored (%v), want only the 204", stored, err)
 	}
 	scope.Key = "held"
@@ -127,7 +127,7 @@ func TestEffectAndAnswerCommitTogether(t *testing.T) {
 				t.Fatal("Run succeeded without storing its answer")
 			}
 			var effects, answers int
-			if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM auth_users), (SELECT count(*) FROM idempotency_keys)`).Scan(&effects, &answers); err != nil {
+			if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM auth_users), (SELECT count(*) FROM idempotency_answers)`).Scan(&effects, &answers); err != nil {
 				t.Fatal(err)
 			}
 			if effects != 0 || answers != 0 {
