@@ -28,13 +28,17 @@ VALUES ($1, $2, $3, $4, $5, 201, 'application/json', '/users/ada/goals/7', '"1"'
 	}
 	mustRun(t, url, "up")
 
-	store := idempotency.NewStore(&database.Pool{Pool: pgtest.Pool(t, url)})
-	replay, err := store.Run(t.Context(), scope, fp, func(context.Context) (idempotency.Answer, error) {
-		t.Error("the request ran again")
-		return idempotency.Answer{}, nil
+	pool := &database.Pool{Pool: pgtest.Pool(t, url)}
+	replay, err := idempotency.NewStore(pool).Run(t.Context(), scope, fp, func(ctx context.Context) (idempotency.Answer, error) {
+		_, err := database.ConnOf(ctx, pool).Exec(ctx, `INSERT INTO auth_users (auth_user_id) VALUES ('effect')`)
+		return idempotency.Answer{Status: 201}, err
 	})
 	if err != nil || replay == nil || replay.Location != "/users/ada/goals/7" || string(replay.Body) != `{"id":7}` {
 		t.Fatalf("after 00009: replay %+v, %v; want the answer stored before it", replay, err)
+	}
+	var effects int
+	if err := conn.QueryRow(t.Context(), `SELECT count(*) FROM auth_users`).Scan(&effects); err != nil || effects != 0 {
+		t.Fatalf("the replayed request ran again: %d effects (%v)", effects, err)
 	}
 
 	mustRun(t, url, "down")

@@ -49,6 +49,24 @@ func BeginWith(ctx context.Context, pool *Pool, first func(*pgx.Batch)) (*Tx, er
 	return &Tx{conn: conn}, nil
 }
 
+// BeginDeferred is BeginWith without a round trip of its own: BEGIN and
+// first's statements travel with the transaction's first statement (at the
+// latest with COMMIT, or Send). A failure of first's statements fails that
+// send, and PostgreSQL skips what follows them in it.
+func BeginDeferred(ctx context.Context, pool *Pool, first func(*pgx.Batch)) (*Tx, error) {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b := &pgx.Batch{}
+	b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
+	first(b)
+	return &Tx{conn: conn, tail: b.QueuedQueries}, nil
+}
+
+// Send sends the deferred statements now, if any.
+func (t *Tx) Send(ctx context.Context) error { return t.flush(ctx) }
+
 // Defer queues b's statements to be sent with the next statement, at the
 // latest with COMMIT.
 func (t *Tx) Defer(b *pgx.Batch) { t.tail = append(t.tail, b.QueuedQueries...) }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync/atomic"
 	"testing"
 
 	"usersvc/internal/testkit/pgtest"
@@ -82,6 +81,9 @@ func TestStoreFailuresAndInProgress(t *testing.T) {
 	}
 	scope.Key = "held"
 	_, err := s.Run(ctx, scope, fp, func(c context.Context) (idempotency.Answer, error) {
+		if _, err := database.ConnOf(c, pool).Exec(c, `SELECT 1`); err != nil { // the key is claimed with it
+			return idempotency.Answer{}, err
+		}
 		_, inner := s.Run(c, scope, fp, ok(201)) // a second request with the key, on another connection
 		return idempotency.Answer{}, inner
 	})
@@ -149,24 +151,35 @@ func TestEffectAndAnswerCommitTogether(t *testing.T) {
 func TestKeyCommittedWhileClaimed(t *testing.T) {
 	t.Parallel()
 	url := pgtest.Migrated(t)
-	first := idempotency.NewStore(&database.Pool{Pool: pgtest.Pool(t, url)})
+	firstPool := &database.Pool{Pool: pgtest.Pool(t, url)}
+	first := idempotency.NewStore(firstPool)
 	rec := pgtest.Record(t, url)
-	second := idempotency.NewStore(&database.Pool{Pool: pgtest.Pool(t, rec.URL)})
+	secondPool := &database.Pool{Pool: pgtest.Pool(t, rec.URL)}
+	second := idempotency.NewStore(secondPool)
 	fp, _ := idempotency.Fingerprint([]byte(`{}`))
 	replayed := 0
 	for n := 1; ; n++ {
 		scope := idempotency.Scope{Caller: "c", Method: "POST", Path: "/p", Key: fmt.Sprint("k", n)}
-		var runs atomic.Int32
-		do := func(context.Context) (idempotency.Answer, error) {
-			runs.Add(1)
-			return ok(201)(t.Context())
+		// The effect: a row named after the key, written through the request's transaction.
+		effect := func(c context.Context, s *database.Pool) error {
+			_, err := database.ConnOf(c, s).Exec(c, `INSERT INTO auth_users (auth_user_id) VALUES ($1)`, scope.Key)
+			return err
+		}
+		do := func(c context.Context) (idempotency.Answer, error) {
+			if err := effect(c, secondPool); err != nil {
+				return idempotency.Answer{}, err
+			}
+			return ok(201)(c)
 		}
 		inside, commit, firstDone := make(chan struct{}), make(chan struct{}), make(chan error, 1)
 		go func() {
 			_, err := first.Run(t.Context(), scope, fp, func(c context.Context) (idempotency.Answer, error) {
+				if err := effect(c, firstPool); err != nil {
+					return idempotency.Answer{}, err
+				}
 				close(inside)
 				<-commit
-				return do(c)
+				return ok(201)(c)
 			})
 			firstDone <- err
 		}()
@@ -199,9 +212,13 @@ func TestKeyCommittedWhileClaimed(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		var runs int
+		if err := firstPool.QueryRow(t.Context(), `SELECT count(*) FROM auth_users WHERE auth_user_id = $1`, scope.Key).Scan(&runs); err != nil {
+			t.Fatal(err)
+		}
 		switch {
-		case runs.Load() != 1:
-			t.Fatalf("held at execution %d: the request ran %d times", n, runs.Load())
+		case runs != 1:
+			t.Fatalf("held at execution %d: the request's effect committed %d times", n, runs)
 		case got.replay != nil:
 			replayed++
 		case !errors.Is(got.err, idempotency.ErrInProgress):
