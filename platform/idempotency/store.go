@@ -108,6 +108,7 @@ func (s *Store) Run(ctx context.Context, scope Scope, fingerprint []byte,
 		return nil, database.Classify(fmt.Errorf("claim the idempotency key: %w", err))
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }() // a no-op after Commit
+	tx.Flat()                                                      // any failure of do rolls everything back
 	answer, err := do(database.WithTx(ctx, tx))
 	if !c.sent {
 		// do failed before its first statement, or made none: the claim still decides first.
