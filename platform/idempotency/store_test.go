@@ -143,11 +143,12 @@ func TestEffectAndAnswerCommitTogether(t *testing.T) {
 }
 
 // TestKeyCommittedWhileClaimed: wherever a second request with a key is held
-// on its way to the database — its BEGIN, the key's lock, the lookup, each
-// held after the server took the statement's snapshot and before it runs —
-// a first request that commits its answer meanwhile is never run twice: the
-// second replays it, or (held once its lock was refused) answers 409. A
-// claim whose lookup saw a snapshot older than its lock would run again.
+// on its way to the database — its BEGIN, the claim, the claim's check, its
+// effect, each held after the server took the statement's snapshot and
+// before it runs — a first request that commits its answer meanwhile is
+// never run twice (one effect committed): the second replays it, or (held
+// once its lock was refused) answers 409. A claim whose lookup saw a
+// snapshot older than its lock would run again.
 func TestKeyCommittedWhileClaimed(t *testing.T) {
 	t.Parallel()
 	url := pgtest.Migrated(t)
