@@ -73,16 +73,28 @@ DATABASE_URL="$DB_URL" SECRET_KEY="$SECRET" HTTP_ADDR="$HTTP_ADDR" \
 SERVE_PID=$!
 for _ in $(seq 100); do curl -fs "http://$HTTP_ADDR/health" >/dev/null && break; sleep 0.1; done
 
-# rate WITH_KEY RUN: one wrk run, its requests a second (non-2xx fail the bench).
+# rate WITH_KEY RUN: one wrk run, its requests a second (non-2xx fail the
+# bench); its requests and CPU time (service, PostgreSQL, in µs) are added
+# to bin/bench-idempotency.cpu.WITH_KEY for the per-request figures.
 rate() {
-	local out rps non2xx
+	local out rps non2xx cpu serve_us pg_us
+	cpu_start "$SERVE_PID" "$DB_URL"
 	out=$(WITH_KEY=$1 RUN=$2 wrk -c "$CONNS" -t 2 -d "${DURATION}s" --latency -s "$ROOT/bin/bench-idempotency.lua" "http://$HTTP_ADDR")
+	serve_us=$((($(proc_ns "$CPU_SERVE_PID") - CPU_SERVE0) / 1000)) pg_us=$((($(pg_ns "$CPU_PG_PID") - CPU_PG0) / 1000))
+	cpu=$(cpu_report "$(wrk_requests "$out")")
 	non2xx=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
 	[[ -z "$non2xx" ]] || { echo "$out" >&2; log "error: $non2xx non-2xx responses"; exit 1; }
 	rps=$(echo "$out" | awk '/^Requests\/sec/ {print $2}')
-	log "$([[ $1 == 1 ]] && echo 'with a key   ' || echo 'without a key') $rps/s  p99 $(echo "$out" | awk '$1 == "99%" {print $2}')  load $(cut -d' ' -f1 /proc/loadavg)"
+	log "$([[ $1 == 1 ]] && echo 'with a key   ' || echo 'without a key') $rps/s  p99 $(wrk_p99 "$out")  $cpu"
+	[[ $2 == warmup ]] || echo "$(wrk_requests "$out") $serve_us $pg_us" >>"$ROOT/bin/bench-idempotency.cpu.$1"
 	echo "$rps"
 }
+
+# cpu_per_request WITH_KEY: "server_cpu_us=… pg_cpu_us=…" over that way's rounds.
+cpu_per_request() {
+	awk '{n += $1; s += $2; p += $3} END {printf "server_cpu_us=%.0f pg_cpu_us=%.0f", s / n, p / n}' "$ROOT/bin/bench-idempotency.cpu.$1"
+}
+rm -f "$ROOT"/bin/bench-idempotency.cpu.*
 
 log "wrk -c $CONNS -t 2 -d ${DURATION}s POST /users/{id}/goals, $ROUNDS rounds each way; load $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
 rate 0 warmup >/dev/null
@@ -91,7 +103,8 @@ for r in $(seq "$ROUNDS"); do
 	WITHOUT=$(awk -v a="$WITHOUT" -v b="$(rate 0 "$r")" 'BEGIN { print a + b }')
 	WITH=$(awk -v a="$WITH" -v b="$(rate 1 "$r")" 'BEGIN { print a + b }')
 done
-STORED=$(psql -Atq "$DB_URL" -c "SELECT count(*) FROM idempotency_keys")
+STORED=$(psql -Atq "$DB_URL" -c "SELECT count(*) FROM idempotency_answers")
 printf 'connections=%s rounds=%s without_key=%.0f/s with_key=%.0f/s ratio=%.3f answers_stored=%s load=%s\n' "$CONNS" "$ROUNDS" \
 	"$(awk -v a="$WITHOUT" -v r="$ROUNDS" 'BEGIN { print a / r }')" "$(awk -v a="$WITH" -v r="$ROUNDS" 'BEGIN { print a / r }')" \
 	"$(awk -v a="$WITH" -v b="$WITHOUT" 'BEGIN { print a / b }')" "$STORED" "$(cut -d' ' -f1-3 /proc/loadavg)"
+printf 'cpu per request: without a key %s; with a key %s\n' "$(cpu_per_request 0)" "$(cpu_per_request 1)"

@@ -61,6 +61,7 @@ func TestMigrateUpDownUp(t *testing.T) {
 	}{
 		{[]string{"migrate"}, true, true}, // migrate alone means up
 		{[]string{"migrate", "up"}, true, true},
+		{[]string{"migrate", "down"}, true, true},  // one step back: the hashed idempotency scopes
 		{[]string{"migrate", "down"}, true, true},  // one step back: the check-in's write cost
 		{[]string{"migrate", "down"}, true, true},  // the check-in function
 		{[]string{"migrate", "down"}, true, true},  // one step back: the outbox's doorbell

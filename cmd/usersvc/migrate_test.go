@@ -109,8 +109,12 @@ func TestMigrateLegacyDatabaseThroughTheCLI(t *testing.T) {
 	if r := runCLI(t, env, "", "migrate", "up"); r.code != exitOK || !strings.Contains(r.stdout, "already up to date") {
 		t.Errorf("second up: exit %d %q %q", r.code, r.stdout, r.stderr)
 	}
-	// down goes back one step: first the check-in's write cost (00008), the check-in function (00007), the outbox's
-	// doorbell (00006), the idempotency keys (00005), the outbox (00004), the tracker (00003), then the conversion.
+	// down goes back one step: first the hashed idempotency scopes (00009), the check-in's write cost (00008), the
+	// check-in function (00007), the outbox's doorbell (00006), the idempotency keys (00005), the outbox (00004), the
+	// tracker (00003), then the conversion.
+	if r := runCLI(t, env, "", "migrate", "down"); r.code != exitOK || !tableExists(t, url, "idempotency_keys") || tableExists(t, url, "idempotency_answers") {
+		t.Errorf("down past the hashed idempotency scopes: exit %d %q", r.code, r.stderr)
+	}
 	if r := runCLI(t, env, "", "migrate", "down"); r.code != exitOK || !tableExists(t, url, "idempotency_keys") {
 		t.Errorf("down past the check-in's write cost: exit %d %q", r.code, r.stderr)
 	}

@@ -155,7 +155,7 @@ func TestIdempotencyFailedRequestStoresNothing(t *testing.T) {
 	owner := apptest.Bearer(apptest.Token(t, "eve", nil))
 	apptest.ExpectProblem(t, app.Do("POST", "/users/eve/goals", `{"title":"   "}`, owner, key("retry-me")), http.StatusUnprocessableEntity)
 	apptest.ExpectProblem(t, app.Do("POST", "/users/eve/goals", `{"title":`, owner, key("retry-me")), http.StatusBadRequest)
-	if n := count(t, app, "SELECT count(*) FROM idempotency_keys"); n != 0 {
+	if n := count(t, app, "SELECT count(*) FROM idempotency_answers"); n != 0 {
 		t.Fatalf("%d answers stored after failures", n)
 	}
 	r := app.Do("POST", "/users/eve/goals", `{"title":"fixed"}`, owner, key("retry-me"))

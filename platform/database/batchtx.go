@@ -24,6 +24,7 @@ type Tx struct {
 	// failed is the error of a send that carried deferred statements: they
 	// may not have run, so the transaction must not commit without them.
 	failed error
+	flat   bool // see Flat
 }
 
 var _ pgx.Tx = (*Tx)(nil)
@@ -48,6 +49,30 @@ func BeginWith(ctx context.Context, pool *Pool, first func(*pgx.Batch)) (*Tx, er
 	}
 	return &Tx{conn: conn}, nil
 }
+
+// BeginDeferred is BeginWith without a round trip of its own: BEGIN and
+// first's statements travel with the transaction's first statement (at the
+// latest with COMMIT, or Send). A failure of first's statements fails that
+// send, and PostgreSQL skips what follows them in it.
+func BeginDeferred(ctx context.Context, pool *Pool, first func(*pgx.Batch)) (*Tx, error) {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b := &pgx.Batch{}
+	b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
+	first(b)
+	return &Tx{conn: conn, tail: b.QueuedQueries}, nil
+}
+
+// Flat makes WriteTx within t write straight into t rather than in a
+// savepoint, for an owner that rolls t back after any failed write: the
+// savepoint's two statements and subtransaction would buy it nothing. A
+// failed write then fails t (every later statement and Commit).
+func (t *Tx) Flat() { t.flat = true }
+
+// Send sends the deferred statements now, if any.
+func (t *Tx) Send(ctx context.Context) error { return t.flush(ctx) }
 
 // Defer queues b's statements to be sent with the next statement, at the
 // latest with COMMIT.
@@ -139,6 +164,9 @@ func (t *Tx) write(ctx context.Context, first func(*pgx.Batch), then func(*pgx.B
 	if t.failed != nil {
 		return t.failed
 	}
+	if t.flat {
+		return t.writeFlat(ctx, first, then)
+	}
 	name := t.nextSavepoint()
 	b := t.takeTail()
 	carried := len(b.QueuedQueries) > 0
@@ -155,6 +183,23 @@ func (t *Tx) write(ctx context.Context, first func(*pgx.Batch), then func(*pgx.B
 		return t.rollbackTo(ctx, name, err)
 	}
 	b.Queue("RELEASE SAVEPOINT " + name)
+	t.Defer(b)
+	return nil
+}
+
+// writeFlat is write without the savepoint (Flat).
+func (t *Tx) writeFlat(ctx context.Context, first func(*pgx.Batch), then func(*pgx.Batch) error) error {
+	b := t.takeTail()
+	first(b)
+	if err := t.conn.SendBatch(ctx, b).Close(); err != nil {
+		t.failed = err
+		return err
+	}
+	b = &pgx.Batch{}
+	if err := then(b); err != nil {
+		t.failed = err
+		return err
+	}
 	t.Defer(b)
 	return nil
 }

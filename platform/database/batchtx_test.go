@@ -163,6 +163,52 @@ func TestTx(t *testing.T) {
 			}
 		})
 	}
+	// BeginDeferred's statements travel with the first write; in a Flat Tx
+	// that write makes no savepoint, and when the deferred statements fail,
+	// the write's own never run and the Tx commits nothing.
+	t.Run("BeginDeferred and Flat", func(t *testing.T) {
+		for _, fail := range []bool{false, true} {
+			ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			if _, err := pool.Exec(ctx, `TRUNCATE w`); err != nil {
+				t.Fatal(err)
+			}
+			first := insertRow(1)
+			if fail {
+				first = func(b *pgx.Batch) { b.Queue(`SELECT 1/0`) }
+			}
+			rec.TakeRoundTrips()
+			rec.Take()
+			tx, err := database.BeginDeferred(ctx, pool, first)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tx.Flat()
+			err = database.WriteTx(ctx, tx, insertRow(2), func(b *pgx.Batch) error { insertRow(3)(b); return nil })
+			if (err != nil) != fail {
+				t.Fatalf("fail=%v: write %v", fail, err)
+			}
+			if err := tx.Commit(ctx); (err != nil) != fail {
+				t.Fatalf("fail=%v: commit %v", fail, err)
+			}
+			trips, stmts := rec.TakeRoundTrips(), rec.Take()
+			want := []int{1, 2, 3}
+			if fail {
+				want = nil
+			}
+			if got := rows(ctx, t, pool); !slices.Equal(got, want) {
+				t.Errorf("fail=%v: rows %v, want %v", fail, got, want)
+			}
+			if !fail && trips != 2 {
+				t.Errorf("%d round trips, want 2 (the first write, then COMMIT)", trips)
+			}
+			for _, s := range stmts {
+				if strings.Contains(s, "SAVEPOINT") {
+					t.Errorf("a Flat Tx sent %q", s)
+				}
+			}
+		}
+	})
 	t.Run("BeginWith's failure gives the connection back", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()

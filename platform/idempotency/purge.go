@@ -17,8 +17,9 @@ const PurgeEvery = 10 * time.Minute
 // purgeBatch bounds one DELETE, so the purge never holds many locks at once.
 const purgeBatch = 1000
 
-const purgeSQL = `DELETE FROM idempotency_keys WHERE ctid = ANY (ARRAY(
-  SELECT ctid FROM idempotency_keys WHERE created_at <= now() - $1::interval LIMIT $2))`
+// The BRIN index on created_at leads it to the block ranges holding expired answers.
+const purgeSQL = `DELETE FROM idempotency_answers WHERE ctid = ANY (ARRAY(
+  SELECT ctid FROM idempotency_answers WHERE created_at <= now() - $1::interval LIMIT $2))`
 
 // Purge deletes the answers older than Retention, in batches; it returns how many went.
 func (s *Store) Purge(ctx context.Context) (int64, error) {

@@ -1,13 +1,17 @@
 package idempotency
 
 import (
-	"bytes"
+	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"usersvc/platform/database"
 	"usersvc/platform/errs"
@@ -30,6 +34,25 @@ type Scope struct {
 	Caller, Method, Path, Key string
 }
 
+// ID is the scope's stored key: the SHA-256 of its four parts, each
+// prefixed with its length in bytes and a colon, so no two scopes share the
+// input whatever their parts hold (migration 00009 computes the same).
+func (s Scope) ID() []byte {
+	h := sha256.New()
+	for _, part := range [...]string{s.Caller, s.Method, s.Path, s.Key} {
+		h.Write(strconv.AppendInt(nil, int64(len(part)), 10))
+		h.Write([]byte{':'})
+		h.Write([]byte(part))
+	}
+	return h.Sum(nil)
+}
+
+// lockKey is the scope's advisory lock, in the one-bigint key space: the
+// other advisory locks of the service use the two-int4 form (a space of its
+// own) except the backfill's one constant, which a scope meets with odds of
+// 2^-64 — and a shared lock would only answer a spurious 409.
+func lockKey(id []byte) int64 { return int64(binary.BigEndian.Uint64(id)) }
+
 // Answer is what a successful request answered, replayed as is.
 type Answer struct {
 	Status                      int
@@ -49,50 +72,63 @@ type Store struct {
 func NewStore(db *database.Pool) *Store { return &Store{db: db} }
 
 const (
-	// The key's lock is taken without waiting: a second request with the key
-	// while the first runs is answered at once (409), never queued behind it.
-	tryLockSQL = `SELECT pg_try_advisory_xact_lock(hashtextextended($1 || E'\n' || $2 || E'\n' || $3 || E'\n' || $4, 0))`
-	lookupSQL  = `SELECT fingerprint, status, content_type, location, etag, body FROM idempotency_keys
-WHERE caller = $1 AND method = $2 AND path = $3 AND key = $4 AND created_at > now() - $5::interval`
+	// idempotency_claim (migration 00009) takes the key's lock without
+	// waiting — a second request with the key while the first runs is
+	// answered at once (409), never queued behind it — then looks for a
+	// stored answer: it raises for a key in progress or reused, and returns
+	// an answer of the same request, which idempotency_claimed then refuses
+	// by raising, so that no statement of the request runs after them.
+	claimSQL   = `SELECT * FROM idempotency_claim($1, $2, $3, $4)`
+	claimedSQL = `SELECT idempotency_claimed()`
 	// An expired answer the purge has not reached yet is replaced.
-	saveSQL = `INSERT INTO idempotency_keys (caller, method, path, key, fingerprint, status, content_type, location, etag, body)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-ON CONFLICT (caller, method, path, key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, status = EXCLUDED.status,
+	saveSQL = `INSERT INTO idempotency_answers (scope, fingerprint, status, content_type, location, etag, body)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+ON CONFLICT (scope) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, status = EXCLUDED.status,
   content_type = EXCLUDED.content_type, location = EXCLUDED.location, etag = EXCLUDED.etag, body = EXCLUDED.body, created_at = now()`
 )
 
 // Run runs the request of scope once: a stored answer of the same request
-// is returned as the replay (do does not run); another request with the key
-// is ErrReused, one still running ErrInProgress. Otherwise do runs with ctx
-// carrying the transaction (database.WithTx), and a successful answer is
-// stored and committed with its effect; anything else rolls both back.
+// is returned as the replay; another request with the key is ErrReused, one
+// still running ErrInProgress. Otherwise do's effect, made through ctx's
+// transaction (database.WithTx), is stored with its successful answer and
+// committed together; anything else rolls both back.
 //
-// A first-time key costs one round trip more than the request without it:
-// BEGIN, the key's lock and the lookup travel together (database.BeginWith),
-// and the stored answer with the effect's last statements and COMMIT.
+// The key costs no round trip of its own: its claim travels with do's
+// first statement, and the stored answer with do's last ones and COMMIT.
+// A refused claim aborts the transaction before do's statements run, so do
+// may be called for a request that is then refused or replayed: it fails
+// there (its first statement's error), and nothing it did remains. do must
+// make its effect through the transaction before writing its answer.
 func (s *Store) Run(ctx context.Context, scope Scope, fingerprint []byte,
 	do func(context.Context) (Answer, error)) (replay *Answer, err error) {
-	var c claim
-	tx, err := database.BeginWith(ctx, s.db, func(b *pgx.Batch) { c.queue(b, scope) })
+	id := scope.ID()
+	c := claim{id: id}
+	tx, err := database.BeginDeferred(ctx, s.db, func(b *pgx.Batch) { c.queue(b, fingerprint) })
 	if err != nil {
 		return nil, database.Classify(fmt.Errorf("claim the idempotency key: %w", err))
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }() // a no-op after Commit
-	switch {
-	case !c.locked:
+	tx.Flat()                                                      // any failure of do rolls everything back
+	answer, err := do(database.WithTx(ctx, tx))
+	if !c.sent {
+		// do failed before its first statement, or made none: the claim still decides first.
+		if sendErr := tx.Send(ctx); !c.sent {
+			return nil, database.Classify(fmt.Errorf("claim the idempotency key: %w", cmp.Or(sendErr, err)))
+		}
+	}
+	switch c.refusal {
+	case inProgress:
 		return nil, ErrInProgress
-	case c.found && !bytes.Equal(c.fingerprint, fingerprint):
+	case reused:
 		return nil, ErrReused
-	case c.found:
+	case answered:
 		return &c.stored, nil
 	}
-	answer, err := do(database.WithTx(ctx, tx))
 	if err != nil || !answer.Succeeded() {
 		return nil, err
 	}
 	save := &pgx.Batch{}
-	save.Queue(saveSQL, scope.Caller, scope.Method, scope.Path, scope.Key, fingerprint,
-		answer.Status, answer.ContentType, answer.Location, answer.ETag, answer.Body)
+	save.Queue(saveSQL, id, fingerprint, answer.Status, answer.ContentType, answer.Location, answer.ETag, answer.Body)
 	tx.Defer(save)
 	if err := tx.Commit(ctx); err != nil {
 		return nil, database.Classify(fmt.Errorf("commit the request with its idempotent answer: %w", err))
@@ -100,30 +136,51 @@ func (s *Store) Run(ctx context.Context, scope Scope, fingerprint []byte,
 	return nil, nil
 }
 
-// claim is what the key's lock and lookup found.
+// claim is what the key's claim found.
 type claim struct {
-	locked, found bool
-	fingerprint   []byte
-	stored        Answer
+	id      []byte
+	sent    bool // the claim ran, refusal says how
+	refusal refusal
+	stored  Answer
 }
 
-// queue queues the try-lock, then the lookup, as two statements. Under READ
-// COMMITTED (BeginWith's level) the lookup takes its snapshot when it
-// starts, after the lock is held, so it sees the answer of a first request
-// that held the lock and committed just before. One statement doing both
-// (SELECT … WHERE pg_try_advisory_xact_lock(…)) would take its snapshot
-// before the lock, miss that answer, and run the request twice.
-func (c *claim) queue(b *pgx.Batch, scope Scope) {
-	b.Queue(tryLockSQL, scope.Caller, scope.Method, scope.Path, scope.Key).QueryRow(func(row pgx.Row) error {
-		return row.Scan(&c.locked)
-	})
-	b.Queue(lookupSQL, scope.Caller, scope.Method, scope.Path, scope.Key, Retention).QueryRow(func(row pgx.Row) error {
+type refusal int
+
+const (
+	claimed    refusal = iota
+	inProgress         // UIK09
+	answered           // UIK00: an answer of the same request is stored
+	reused             // UIK22: an answer of another request is stored
+)
+
+// refusals maps the SQLSTATEs idempotency_claim and idempotency_claimed raise.
+var refusals = map[string]refusal{"UIK09": inProgress, "UIK00": answered, "UIK22": reused}
+
+// queue queues the claim; its outcome is known once it was sent.
+func (c *claim) queue(b *pgx.Batch, fingerprint []byte) {
+	b.Queue(claimSQL, lockKey(c.id), c.id, fingerprint, Retention).QueryRow(func(row pgx.Row) error {
 		a := &c.stored
-		err := row.Scan(&c.fingerprint, &a.Status, &a.ContentType, &a.Location, &a.ETag, &a.Body)
+		err := row.Scan(&a.Status, &a.ContentType, &a.Location, &a.ETag, &a.Body)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
 		}
-		c.found = err == nil
+		return c.refused(err)
+	})
+	b.Queue(claimedSQL).QueryRow(func(row pgx.Row) error {
+		var ok bool
+		err := c.refused(row.Scan(&ok))
+		c.sent = c.sent || err == nil
 		return err
 	})
+}
+
+// refused records the refusal err carries, if any, and returns err.
+func (c *claim) refused(err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		if r, ok := refusals[pgErr.Code]; ok {
+			c.refusal, c.sent = r, true
+		}
+	}
+	return err
 }

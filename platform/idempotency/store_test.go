@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync/atomic"
 	"testing"
 
 	"usersvc/internal/testkit/pgtest"
@@ -37,7 +36,7 @@ func TestStoreExpiryAndPurge(t *testing.T) {
 	if replay, err := s.Run(ctx, scope, fp, ok(201)); err != nil || replay == nil || replay.Status != 201 {
 		t.Fatalf("repeat: %v %v", replay, err)
 	}
-	if _, err := pool.Exec(ctx, `UPDATE idempotency_keys SET created_at = now() - interval '25 hours'`); err != nil {
+	if _, err := pool.Exec(ctx, `UPDATE idempotency_answers SET created_at = now() - interval '25 hours'`); err != nil {
 		t.Fatal(err)
 	}
 	ran := false
@@ -45,15 +44,15 @@ func TestStoreExpiryAndPurge(t *testing.T) {
 	if replay, err := s.Run(ctx, scope, other, func(c context.Context) (idempotency.Answer, error) { ran = true; return ok(201)(c) }); err != nil || replay != nil || !ran {
 		t.Fatalf("an expired key runs as a new request: %v %v ran=%v", replay, err, ran)
 	}
-	if _, err := pool.Exec(ctx, `INSERT INTO idempotency_keys (caller, method, path, key, fingerprint, status, content_type, location, etag, body, created_at)
-		SELECT 'c', 'POST', '/p', 'old' || i, '\x00', 201, '', '', '', '', now() - interval '25 hours' FROM generate_series(1, 1500) i`); err != nil {
+	if _, err := pool.Exec(ctx, `INSERT INTO idempotency_answers (scope, fingerprint, status, content_type, location, etag, body, created_at)
+		SELECT sha256(int4send(i)), '\x00', 201, '', '', '', '', now() - interval '25 hours' FROM generate_series(1, 1500) i`); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := s.Purge(ctx); err != nil || n != 1500 {
 		t.Fatalf("purged %d, %v; want 1500", n, err)
 	}
 	var left int
-	if err := pool.QueryRow(ctx, `SELECT count(*) FROM idempotency_keys`).Scan(&left); err != nil || left != 1 {
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM idempotency_answers`).Scan(&left); err != nil || left != 1 {
 		t.Fatalf("%d answers left (%v), want the fresh one", left, err)
 	}
 }
@@ -77,11 +76,14 @@ func TestStoreFailuresAndInProgress(t *testing.T) {
 		t.Fatal(err)
 	}
 	var stored int
-	if err := pool.QueryRow(ctx, `SELECT count(*) FROM idempotency_keys`).Scan(&stored); err != nil || stored != 1 {
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM idempotency_answers`).Scan(&stored); err != nil || stored != 1 {
 		t.Fatalf("%d stored (%v), want only the 204", stored, err)
 	}
 	scope.Key = "held"
 	_, err := s.Run(ctx, scope, fp, func(c context.Context) (idempotency.Answer, error) {
+		if _, err := database.ConnOf(c, pool).Exec(c, `SELECT 1`); err != nil { // the key is claimed with it
+			return idempotency.Answer{}, err
+		}
 		_, inner := s.Run(c, scope, fp, ok(201)) // a second request with the key, on another connection
 		return idempotency.Answer{}, inner
 	})
@@ -127,7 +129,7 @@ func TestEffectAndAnswerCommitTogether(t *testing.T) {
 				t.Fatal("Run succeeded without storing its answer")
 			}
 			var effects, answers int
-			if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM auth_users), (SELECT count(*) FROM idempotency_keys)`).Scan(&effects, &answers); err != nil {
+			if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM auth_users), (SELECT count(*) FROM idempotency_answers)`).Scan(&effects, &answers); err != nil {
 				t.Fatal(err)
 			}
 			if effects != 0 || answers != 0 {
@@ -141,32 +143,44 @@ func TestEffectAndAnswerCommitTogether(t *testing.T) {
 }
 
 // TestKeyCommittedWhileClaimed: wherever a second request with a key is held
-// on its way to the database — its BEGIN, the key's lock, the lookup, each
-// held after the server took the statement's snapshot and before it runs —
-// a first request that commits its answer meanwhile is never run twice: the
-// second replays it, or (held once its lock was refused) answers 409. A
-// claim whose lookup saw a snapshot older than its lock would run again.
+// on its way to the database — its BEGIN, the claim, the claim's check, its
+// effect, each held after the server took the statement's snapshot and
+// before it runs — a first request that commits its answer meanwhile is
+// never run twice (one effect committed): the second replays it, or (held
+// once its lock was refused) answers 409. A claim whose lookup saw a
+// snapshot older than its lock would run again.
 func TestKeyCommittedWhileClaimed(t *testing.T) {
 	t.Parallel()
 	url := pgtest.Migrated(t)
-	first := idempotency.NewStore(&database.Pool{Pool: pgtest.Pool(t, url)})
+	firstPool := &database.Pool{Pool: pgtest.Pool(t, url)}
+	first := idempotency.NewStore(firstPool)
 	rec := pgtest.Record(t, url)
-	second := idempotency.NewStore(&database.Pool{Pool: pgtest.Pool(t, rec.URL)})
+	secondPool := &database.Pool{Pool: pgtest.Pool(t, rec.URL)}
+	second := idempotency.NewStore(secondPool)
 	fp, _ := idempotency.Fingerprint([]byte(`{}`))
 	replayed := 0
 	for n := 1; ; n++ {
 		scope := idempotency.Scope{Caller: "c", Method: "POST", Path: "/p", Key: fmt.Sprint("k", n)}
-		var runs atomic.Int32
-		do := func(context.Context) (idempotency.Answer, error) {
-			runs.Add(1)
-			return ok(201)(t.Context())
+		// The effect: a row named after the key, written through the request's transaction.
+		effect := func(c context.Context, s *database.Pool) error {
+			_, err := database.ConnOf(c, s).Exec(c, `INSERT INTO auth_users (auth_user_id) VALUES ($1)`, scope.Key)
+			return err
+		}
+		do := func(c context.Context) (idempotency.Answer, error) {
+			if err := effect(c, secondPool); err != nil {
+				return idempotency.Answer{}, err
+			}
+			return ok(201)(c)
 		}
 		inside, commit, firstDone := make(chan struct{}), make(chan struct{}), make(chan error, 1)
 		go func() {
 			_, err := first.Run(t.Context(), scope, fp, func(c context.Context) (idempotency.Answer, error) {
+				if err := effect(c, firstPool); err != nil {
+					return idempotency.Answer{}, err
+				}
 				close(inside)
 				<-commit
-				return do(c)
+				return ok(201)(c)
 			})
 			firstDone <- err
 		}()
@@ -199,9 +213,13 @@ func TestKeyCommittedWhileClaimed(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		var runs int
+		if err := firstPool.QueryRow(t.Context(), `SELECT count(*) FROM auth_users WHERE auth_user_id = $1`, scope.Key).Scan(&runs); err != nil {
+			t.Fatal(err)
+		}
 		switch {
-		case runs.Load() != 1:
-			t.Fatalf("held at execution %d: the request ran %d times", n, runs.Load())
+		case runs != 1:
+			t.Fatalf("held at execution %d: the request's effect committed %d times", n, runs)
 		case got.replay != nil:
 			replayed++
 		case !errors.Is(got.err, idempotency.ErrInProgress):
