@@ -3,6 +3,7 @@ package authref
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -29,7 +30,7 @@ func NewLifecycleHandler(db *database.Pool) authevent.Handler { return Lifecycle
 //     leaves a tombstone at occurred_at (or now); only a Created that
 //     happened after that brings the id back, removing the tombstone.
 //
-// A batch is one transaction: its statements are pipelined in one round trip.
+// A batch is one transaction, sent with its BEGIN and COMMIT in one round trip.
 func LifecycleHandler(pool *pgxpool.Pool) authevent.Handler {
 	l := &lifecycle{pool: pool}
 	return authevent.Handler{
@@ -98,8 +99,14 @@ ON CONFLICT (auth_user_id) DO UPDATE SET deleted_at = GREATEST(t.deleted_at, $2:
 WHERE t.deleted_at < $2::timestamptz`
 
 func (l *lifecycle) apply(ctx context.Context, es []authevent.Event) error {
-	return pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error {
-		b := &pgx.Batch{}
+	for _, e := range es {
+		if !slices.Contains(lifecycleTypes, e.Type) {
+			return amqp.Poison(fmt.Errorf("authref: no rule for event type %q", e.Type))
+		}
+	}
+	// BEGIN, the statements and COMMIT in one round trip: the consumer waits
+	// for each batch, so its round trips, not the statements, set the pace.
+	return database.WriteTx(ctx, l.pool, func(b *pgx.Batch) {
 		for _, e := range es {
 			b.Queue(lockUserSQL, e.UserID)
 			at := occurredAt(e)
@@ -110,13 +117,12 @@ func (l *lifecycle) apply(ctx context.Context, es []authevent.Event) error {
 				b.Queue(updatedSQL, e.UserID, e.Email.Value, e.Email.Present, e.Username.Value, e.Username.Present, at)
 			case authevent.UserDeleted:
 				b.Queue(deletedSQL, e.UserID, at)
-			default:
-				return amqp.Poison(fmt.Errorf("authref: no rule for event type %q", e.Type))
 			}
 		}
-		return tx.SendBatch(ctx, b).Close()
-	})
+	}, nil)
 }
+
+var lifecycleTypes = []authevent.Type{authevent.UserCreated, authevent.UserUpdated, authevent.UserDeleted}
 
 // occurredAt is the event's time, or nil (SQL NULL) when it has none.
 func occurredAt(e authevent.Event) any {
