@@ -235,3 +235,34 @@ func TestDataTheDatabaseRefusesIsADataError(t *testing.T) {
 	}
 	w.expect("ok", false, "", "") // all or nothing
 }
+
+// A batch of lifecycle events is one round trip, BEGIN and COMMIT included:
+// the consumer waits for each batch, so round trips set its pace on a
+// durable database (docs/events.md, "Consuming UserCreated").
+func TestLifecycleBatchIsOneRoundTrip(t *testing.T) {
+	rec := pgtest.Record(t, pgtest.Migrated(t))
+	pool := pgtest.Pool(t, rec.URL+"&pool_max_conns=1") // its statements are prepared on the connection it reuses
+	h := authref.LifecycleHandler(pool)
+	batch := []authevent.Event{
+		ev(authevent.UserCreated, "rt-1", at(1), text("a@example.com"), text("a")),
+		ev(authevent.UserUpdated, "rt-1", at(2), text("b@example.com"), null),
+		ev(authevent.UserCreated, "rt-2", at(1), text("c@example.com"), text("c")),
+		ev(authevent.UserDeleted, "rt-2", at(3), authevent.Text{}, authevent.Text{}),
+	}
+	// The first batch also prepares the statements, once per connection.
+	if err := h.HandleBatch(context.Background(), batch); err != nil {
+		t.Fatal(err)
+	}
+	rec.TakeRoundTrips()
+	if err := h.HandleBatch(context.Background(), batch); err != nil {
+		t.Fatal(err)
+	}
+	if n := rec.TakeRoundTrips(); n != 1 {
+		t.Errorf("a batch took %d round trips, want 1", n)
+	}
+	rows, _ := pool.Query(context.Background(), "SELECT email FROM auth_users WHERE auth_user_id LIKE 'rt-%'")
+	emails, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || len(emails) != 1 || emails[0] != "b@example.com" {
+		t.Errorf("references %v (%v), want rt-1's updated email alone", emails, err)
+	}
+}
