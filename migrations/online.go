@@ -28,6 +28,38 @@ func onlineSettings(cc *pgx.ConnConfig, lockTimeout time.Duration) {
 	cc.RuntimeParams["statement_timeout"] = "0"
 }
 
+// runLockID makes concurrent `migrate` runs take turns for a whole Up or
+// Down: goose's own lock (lockID) is held only during each of its calls,
+// and between two of them (which migration is next, the invalid indexes of
+// a pending one) another run must not be at work.
+const runLockID = lockID + 1
+
+// hold waits, without a lock timeout (another run may take minutes), until
+// this run is the only one, and returns what ends that.
+func (r *Runner) hold(ctx context.Context) (release func(), err error) {
+	conn, err := r.db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	_, err = conn.ExecContext(ctx, "SET lock_timeout = 0")
+	if err == nil {
+		_, err = conn.ExecContext(ctx, "SELECT pg_advisory_lock($1)", int64(runLockID))
+	}
+	if err == nil { // back to the runner's lock timeout: the connection returns to the pool
+		_, err = conn.ExecContext(ctx, "RESET lock_timeout")
+	}
+	if err != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("wait for other migrate runs: %w", err)
+	}
+	return func() {
+		// Closing the session would release the lock too; unlocking first
+		// keeps it from outliving us when the pool keeps the connection.
+		_, _ = conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", int64(runLockID))
+		_ = conn.Close()
+	}, nil
+}
+
 // pending is the first migration not applied yet, nil when none is.
 func (r *Runner) pending(ctx context.Context) (*goose.Source, error) {
 	statuses, err := r.provider.Status(ctx)

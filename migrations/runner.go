@@ -66,8 +66,9 @@ func Open(cfg config.Config, out io.Writer, opts ...Option) (*Runner, error) {
 	}
 	onlineSettings(pc.ConnConfig, conv.lockTimeout)
 	db := stdlib.OpenDB(*pc.ConnConfig)
-	// One connection holds goose's session lock; the Go migration works on another.
-	db.SetMaxOpenConns(3)
+	// One connection holds goose's session lock, one the run's (hold); the Go
+	// migration works on another.
+	db.SetMaxOpenConns(4)
 	locker, err := lock.NewPostgresSessionLocker(lock.WithLockID(lockID), lock.WithLockTimeout(1, 600))
 	if err != nil {
 		_ = db.Close()
@@ -100,6 +101,11 @@ func (r *Runner) Up(ctx context.Context) error {
 	if err := r.preflight(ctx); err != nil {
 		return err
 	}
+	release, err := r.hold(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
 	applied := 0
 	for ; ; applied++ {
 		src, err := r.pending(ctx)
@@ -121,6 +127,11 @@ func (r *Runner) Up(ctx context.Context) error {
 
 // Down rolls back the newest applied migration.
 func (r *Runner) Down(ctx context.Context) error {
+	release, err := r.hold(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
 	src, err := r.newest(ctx)
 	if err != nil {
 		return err
