@@ -71,6 +71,9 @@ round() {
 
 log "load before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores; prefetch $PREFETCH"
 read -r -a BINARIES <<<"${BENCH_BINARIES:-bin/usersvc}"
+for b in "${BINARIES[@]}"; do
+	[[ -x "$b" ]] || { log "no executable $b"; exit 2; }
+done
 for ((r = 1; r <= ROUNDS; r++)); do
 	for i in "${!BINARIES[@]}"; do
 		round "${BINARIES[$i]}" "r$r-b$i-"
