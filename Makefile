@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 GO    ?= go
 
-.PHONY: all up down test build bench bench-go load lint soak cluster bench-relay bench-idempotency
+.PHONY: all up down test build bench bench-go load lint soak cluster bench-relay bench-idempotency bench-consumer
 
 all: build
 
@@ -46,6 +46,10 @@ soak:
 ## bench-relay: the outbox relay on a durable PostgreSQL and RabbitMQ of its own: a 100,000-event backlog, then 500 changes/s (docs/events.md)
 bench-relay:
 	@bash scripts/bench-relay.sh $(ARGS)
+
+## bench-consumer: `usersvc consume` draining 100,000 UserCreated on a durable PostgreSQL and RabbitMQ of its own; events/s and CPU µs per event (docs/events.md)
+bench-consumer:
+	@bash scripts/bench-consumer.sh $(ARGS)
 
 ## bench-idempotency: POST goal with an Idempotency-Key against the same POST without, alternating rounds (docs/events.md)
 bench-idempotency:

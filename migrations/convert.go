@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math/rand/v2"
 	"strings"
 	"time"
@@ -31,6 +32,7 @@ type converter struct {
 	lockTimeout time.Duration
 	attempts    int
 	log         io.Writer
+	fsys        fs.FS // the SQL migrations
 }
 
 const convertVersion = 2

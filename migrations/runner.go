@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -24,6 +25,7 @@ const lockID = 0x75_73_65_72_73_76_63 // "usersvc"
 type Runner struct {
 	db       *sql.DB
 	provider *goose.Provider
+	fsys     fs.FS
 	out      io.Writer
 	conv     *converter
 }
@@ -31,15 +33,21 @@ type Runner struct {
 // Option changes how the migrations run.
 type Option func(*converter)
 
+// WithSource replaces the embedded SQL migrations (tests run their own set,
+// which usually includes FS's files); 00002 stays the Go conversion.
+func WithSource(fsys fs.FS) Option { return func(c *converter) { c.fsys = fsys } }
+
 // WithNormalizeLegacy applies the documented fixes to legacy rows that break
 // the new schema's rules instead of refusing (`migrate up --normalize-legacy`).
 func WithNormalizeLegacy(on bool) Option { return func(c *converter) { c.normalize = on } }
 
-// WithLockTimeout bounds how long one step waits for a lock, and so how long
-// the auth-service can be kept waiting behind it (default 2s).
+// WithLockTimeout bounds how long one statement of any migration (one step
+// of the conversion) waits for a lock, and so how long the service's and the
+// auth-service's queries can be kept waiting behind it (default 2s).
 func WithLockTimeout(d time.Duration) Option { return func(c *converter) { c.lockTimeout = d } }
 
-// WithLockAttempts is how often a step is tried when its locks are busy (default 20).
+// WithLockAttempts is how often a migration (a step of the conversion) is
+// tried when its locks are busy (default 20).
 func WithLockAttempts(n int) Option { return func(c *converter) { c.attempts = max(n, 1) } }
 
 // WithDiagnostics sends the pre-flight findings, the fixes applied, notes and
@@ -48,7 +56,7 @@ func WithDiagnostics(w io.Writer) Option { return func(c *converter) { c.log = w
 
 // Open connects to the database of cfg and prepares goose under a session lock.
 func Open(cfg config.Config, out io.Writer, opts ...Option) (*Runner, error) {
-	conv := &converter{lockTimeout: 2 * time.Second, attempts: 20, log: out}
+	conv := &converter{lockTimeout: 2 * time.Second, attempts: 20, log: out, fsys: FS}
 	for _, o := range opts {
 		o(conv)
 	}
@@ -56,22 +64,24 @@ func Open(cfg config.Config, out io.Writer, opts ...Option) (*Runner, error) {
 	if err != nil {
 		return nil, err
 	}
+	onlineSettings(pc.ConnConfig, conv.lockTimeout)
 	db := stdlib.OpenDB(*pc.ConnConfig)
-	// One connection holds goose's session lock; the Go migration works on another.
-	db.SetMaxOpenConns(3)
+	// One connection holds goose's session lock, one the run's (hold); the Go
+	// migration works on another.
+	db.SetMaxOpenConns(4)
 	locker, err := lock.NewPostgresSessionLocker(lock.WithLockID(lockID), lock.WithLockTimeout(1, 600))
 	if err != nil {
 		_ = db.Close()
 		return nil, err
 	}
-	provider, err := goose.NewProvider(goose.DialectPostgres, db, FS,
+	provider, err := goose.NewProvider(goose.DialectPostgres, db, conv.fsys,
 		goose.WithSessionLocker(locker), goose.WithDisableGlobalRegistry(true),
 		goose.WithGoMigrations(conv.migration()))
 	if err != nil {
 		_ = db.Close()
 		return nil, err
 	}
-	return &Runner{db: db, provider: provider, out: out, conv: conv}, nil
+	return &Runner{db: db, provider: provider, fsys: conv.fsys, out: out, conv: conv}, nil
 }
 
 // Close releases the connection.
@@ -91,28 +101,51 @@ func (r *Runner) Up(ctx context.Context) error {
 	if err := r.preflight(ctx); err != nil {
 		return err
 	}
-	results, err := r.provider.Up(ctx)
-	r.report(results)
+	release, err := r.hold(ctx)
 	if err != nil {
-		return unwrapPartial(err)
+		return err
 	}
-	if len(results) == 0 {
-		fmt.Fprintln(r.out, "migrate: already up to date")
+	defer release()
+	applied := 0
+	for ; ; applied++ {
+		src, err := r.pending(ctx)
+		if err != nil || src == nil {
+			if err == nil && applied == 0 {
+				fmt.Fprintln(r.out, "migrate: already up to date")
+			}
+			return err
+		}
+		// One at a time, each under the lock timeout and retried on its own,
+		// and each reported as soon as it is applied.
+		result, err := r.withRetries(ctx, *src, r.provider.UpByOne)
+		if err != nil {
+			return err
+		}
+		r.report([]*goose.MigrationResult{result})
 	}
-	return nil
 }
 
 // Down rolls back the newest applied migration.
 func (r *Runner) Down(ctx context.Context) error {
-	result, err := r.provider.Down(ctx)
-	if errors.Is(err, goose.ErrNoNextVersion) {
+	release, err := r.hold(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	src, err := r.newest(ctx)
+	if err != nil {
+		return err
+	}
+	if src == nil {
 		fmt.Fprintln(r.out, "migrate: nothing to roll back")
 		return nil
 	}
-	if result != nil {
-		r.report([]*goose.MigrationResult{result})
+	result, err := r.withRetries(ctx, *src, r.provider.Down)
+	if err != nil {
+		return err
 	}
-	return unwrapPartial(err)
+	r.report([]*goose.MigrationResult{result})
+	return nil
 }
 
 // Status prints every migration and whether it is applied.

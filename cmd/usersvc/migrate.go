@@ -37,7 +37,7 @@ func newMigrateCmd(e env) *cobra.Command {
 	}
 	pf := cmd.PersistentFlags()
 	pf.BoolVar(&flags.normalizeLegacy, "normalize-legacy", false, "up: apply the documented fixes to legacy rows that break the new schema's rules")
-	pf.DurationVar(&flags.lockTimeout, "lock-timeout", 2*time.Second, "longest wait for a lock in one step (and so the longest the auth-service's users table waits behind it)")
+	pf.DurationVar(&flags.lockTimeout, "lock-timeout", 2*time.Second, "longest wait for a lock of any migration statement (and so the longest writers of a table, or the auth-service's users, wait behind it); a migration that gives way is retried")
 	for _, action := range []string{"up", "down", "status"} {
 		cmd.AddCommand(&cobra.Command{
 			Use:   action,

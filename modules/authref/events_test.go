@@ -3,6 +3,7 @@ package authref_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -234,4 +235,99 @@ func TestDataTheDatabaseRefusesIsADataError(t *testing.T) {
 		t.Fatalf("err = %v, want a data error (SQLSTATE class 22)", err)
 	}
 	w.expect("ok", false, "", "") // all or nothing
+}
+
+// A batch of lifecycle events is one round trip, BEGIN and COMMIT included:
+// the consumer waits for each batch, so round trips set its pace on a
+// durable database (docs/events.md, "Consuming UserCreated").
+func TestLifecycleBatchIsOneRoundTrip(t *testing.T) {
+	rec := pgtest.Record(t, pgtest.Migrated(t))
+	pool := pgtest.Pool(t, rec.URL+"&pool_max_conns=1") // its statements are prepared on the connection it reuses
+	h := authref.LifecycleHandler(pool)
+	batch := []authevent.Event{
+		ev(authevent.UserCreated, "rt-1", at(1), text("a@example.com"), text("a")),
+		ev(authevent.UserUpdated, "rt-1", at(2), text("b@example.com"), null),
+		ev(authevent.UserCreated, "rt-2", at(1), text("c@example.com"), text("c")),
+		ev(authevent.UserDeleted, "rt-2", at(3), authevent.Text{}, authevent.Text{}),
+	}
+	// The first batch also prepares the statements, once per connection.
+	if err := h.HandleBatch(context.Background(), batch); err != nil {
+		t.Fatal(err)
+	}
+	rec.TakeRoundTrips()
+	if err := h.HandleBatch(context.Background(), batch); err != nil {
+		t.Fatal(err)
+	}
+	if n := rec.TakeRoundTrips(); n != 1 {
+		t.Errorf("a batch took %d round trips, want 1", n)
+	}
+	rows, _ := pool.Query(context.Background(), "SELECT email FROM auth_users WHERE auth_user_id LIKE 'rt-%'")
+	emails, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || len(emails) != 1 || emails[0] != "b@example.com" {
+		t.Errorf("references %v (%v), want rt-1's updated email alone", emails, err)
+	}
+}
+
+// A batch of Created events of distinct ids is applied by one statement;
+// it must leave exactly what applying them one by one leaves, from every
+// starting state: unknown id, older or newer reference, identical reference,
+// older or newer tombstone, with or without occurred_at, and with the
+// fields present, null or absent.
+func TestCreatedBatchEqualsOneByOne(t *testing.T) {
+	w := newEvWorld(t)
+	type start struct {
+		name  string
+		setup func(id string) // the state before, through the one-by-one path
+		at    time.Time       // the event's time; zero: none
+	}
+	starts := []start{
+		{"unknown", func(string) {}, at(10)},
+		{"unknown, no time", func(string) {}, time.Time{}},
+		{"older reference", func(id string) { w.apply(ev(authevent.UserCreated, id, at(5), text("old@x"), text("old"))) }, at(10)},
+		{"newer reference", func(id string) { w.apply(ev(authevent.UserCreated, id, at(20), text("new@x"), text("new"))) }, at(10)},
+		{"same reference", func(id string) { w.apply(ev(authevent.UserCreated, id, at(10), text("e@x"), text("u"))) }, at(10)},
+		{"reference, no time", func(id string) { w.apply(ev(authevent.UserCreated, id, at(5), text("old@x"), text("old"))) }, time.Time{}},
+		{"older tombstone", func(id string) { w.apply(ev(authevent.UserDeleted, id, at(5), authevent.Text{}, authevent.Text{})) }, at(10)},
+		{"newer tombstone", func(id string) { w.apply(ev(authevent.UserDeleted, id, at(20), authevent.Text{}, authevent.Text{})) }, at(10)},
+		{"tombstone, no time", func(id string) { w.apply(ev(authevent.UserDeleted, id, at(5), authevent.Text{}, authevent.Text{})) }, time.Time{}},
+	}
+	for _, fields := range []struct {
+		name            string
+		email, username authevent.Text
+	}{
+		{"both present", text("e@x"), text("u")},
+		{"email null, username absent", null, authevent.Text{}},
+		{"both absent", authevent.Text{}, authevent.Text{}},
+	} {
+		t.Run(fields.name, func(t *testing.T) {
+			var batch []authevent.Event
+			for i, s := range starts {
+				one, many := fmt.Sprintf("one-%s-%d", fields.name[:4], i), fmt.Sprintf("many-%s-%d", fields.name[:4], i)
+				s.setup(one)
+				s.setup(many)
+				w.apply(ev(authevent.UserCreated, one, s.at, fields.email, fields.username)) // one by one
+				batch = append(batch, ev(authevent.UserCreated, many, s.at, fields.email, fields.username))
+			}
+			before := map[string]ref{}
+			for _, e := range batch {
+				before[e.UserID] = w.ref(e.UserID)
+			}
+			w.apply(batch...)
+			for i, s := range starts {
+				one, many := w.ref(fmt.Sprintf("one-%s-%d", fields.name[:4], i)), w.ref(batch[i].UserID)
+				touched := many.exists && before[batch[i].UserID].exists && !many.updatedAt.Equal(before[batch[i].UserID].updatedAt)
+				if one.exists != many.exists || deref(one.email) != deref(many.email) || deref(one.username) != deref(many.username) ||
+					!equalTime(one.lastEventAt, many.lastEventAt) || !equalTime(one.tombstone, many.tombstone) {
+					t.Errorf("%s: one by one %+v, batch %+v", s.name, one, many)
+				}
+				if s.name == "same reference" && fields.name == "both present" && touched {
+					t.Errorf("%s: the batch rewrote a reference it did not change", s.name)
+				}
+			}
+		})
+	}
+}
+
+func equalTime(a, b *time.Time) bool {
+	return (a == nil && b == nil) || (a != nil && b != nil && a.Equal(*b))
 }

@@ -20,7 +20,14 @@ var ErrCommitRolledBack = errors.New("commit unexpectedly resulted in rollback")
 // Within a transaction db already is (WithTx/ConnOf), it runs in a savepoint
 // of that one, as pgx.BeginFunc would; within a Tx, the savepoint and the
 // deferred statements go with first's, then's wait for the Tx's COMMIT.
+// A nil then has nothing to add: on a pool, when no statement of first's
+// has a callback (whose error must still be able to roll back), COMMIT
+// travels with them and the whole transaction is one round trip.
 func WriteTx(ctx context.Context, db Conn, first func(*pgx.Batch), then func(*pgx.Batch) error) error {
+	nothingThen := then == nil
+	if nothingThen {
+		then = func(*pgx.Batch) error { return nil }
+	}
 	if tx, ok := db.(writer); ok {
 		return tx.write(ctx, first, then)
 	}
@@ -47,12 +54,14 @@ func WriteTx(ctx context.Context, db Conn, first func(*pgx.Batch), then func(*pg
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
 	first(b)
-	if err := conn.SendBatch(ctx, b).Close(); err != nil {
-		return rollback(conn.Conn(), err)
-	}
-	b = &pgx.Batch{}
-	if err := then(b); err != nil {
-		return rollback(conn.Conn(), err)
+	if !nothingThen || hasCallbacks(b) {
+		if err := conn.SendBatch(ctx, b).Close(); err != nil {
+			return rollback(conn.Conn(), err)
+		}
+		b = &pgx.Batch{}
+		if err := then(b); err != nil {
+			return rollback(conn.Conn(), err)
+		}
 	}
 	b.Queue("COMMIT").Exec(func(tag pgconn.CommandTag) error {
 		if tag.String() != "COMMIT" {
@@ -64,6 +73,16 @@ func WriteTx(ctx context.Context, db Conn, first func(*pgx.Batch), then func(*pg
 		return rollback(conn.Conn(), err)
 	}
 	return nil
+}
+
+// hasCallbacks: a statement of b hands its result to a callback.
+func hasCallbacks(b *pgx.Batch) bool {
+	for _, q := range b.QueuedQueries {
+		if q.Fn != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // writer is a Tx, or a savepoint of one.

@@ -55,6 +55,15 @@ func TestWriteTx(t *testing.T) {
 			b.Queue(`INSERT INTO w VALUES (5, NULL)`)
 			return nil
 		}, nil, true},
+		// A nil then: BEGIN, first's statements and COMMIT in one round trip.
+		{"one stage commits", 8, insert(8), nil, nil, false},
+		{"one stage fails on the server", 9, func(b *pgx.Batch) {
+			b.Queue(`INSERT INTO w VALUES (9, 'first')`)
+			b.Queue(`INSERT INTO w VALUES (9, 'duplicate')`)
+		}, nil, nil, true},
+		{"one stage's callback refuses", 10, func(b *pgx.Batch) {
+			b.Queue(`INSERT INTO w VALUES (10, 'first') RETURNING id`).QueryRow(func(pgx.Row) error { return errCallback })
+		}, nil, errCallback, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -86,7 +95,7 @@ func TestWriteTx(t *testing.T) {
 		if err := database.WriteTx(ctx, tx, insert(6), func(*pgx.Batch) error { return errThen }); !errors.Is(err, errThen) {
 			t.Fatalf("WriteTx = %v", err)
 		}
-		if err := database.WriteTx(ctx, tx, insert(7), func(*pgx.Batch) error { return nil }); err != nil {
+		if err := database.WriteTx(ctx, tx, insert(7), nil); err != nil {
 			t.Fatal(err)
 		}
 		if err := tx.Commit(ctx); err != nil {
