@@ -35,7 +35,7 @@ GOALS=10 BADGES=5
 READS="goal-list badge-list profile me activity calendar"
 WRITES="goal-create goal-update badge-create check-in goal-delete"
 ROUTES=${BENCH_ROUTES:-"$READS $WRITES"}
-[[ "${BENCH_ONLY_READS:-0}" == 1 ]] && ROUTES=$(for r in $ROUTES; do [[ " $READS " == *" $r "* ]] && echo -n "$r "; done)
+[[ "${BENCH_ONLY_READS:-0}" == 1 ]] && ROUTES=$(for r in $ROUTES; do [[ " $READS " == *" $r "* ]] && echo -n "$r "; done; true)
 PG_PORT=${BENCH_PG_PORT:-54379}
 HTTP_ADDR=${BENCH_HTTP_ADDR:-127.0.0.1:18020}
 POOL=${BENCH_POOL:-32}
