@@ -2,7 +2,10 @@
 -- generate_series in a few statements: :users users u1…uN, each with :goals
 -- goals, :badges badges and one check-in per goal (on the goal's own day:
 -- goal g of a user was checked in g-1 days ago, so every user has a 10-day
--- streak), and the activity items those writes would have recorded.
+-- streak), and the activity items those writes would have recorded. Every
+-- user has a settings row holding the defaults (UTC, days starting at
+-- midnight: the same answers as without one), as after a settings page had
+-- been saved; an empty user_settings would be read by a sequential scan.
 -- Ids are explicit: goal g of user uN is (N-1)*:goals + g, check-in ids
 -- equal goal ids, badge b of uN is (N-1)*:badges + b.
 --   psql -v users=10000 -v goals=10 -v badges=5 -f scripts/bench-seed.sql DBURL
@@ -25,7 +28,7 @@ SET maintenance_work_mem = '1GB';
 SET client_min_messages = warning;
 
 BEGIN;
-TRUNCATE auth_users, learning_goals, badges, check_ins, user_streaks, activity_items CASCADE;
+TRUNCATE auth_users, user_settings, learning_goals, badges, check_ins, user_streaks, activity_items CASCADE;
 
 -- Every index of these tables that no constraint needs (primary keys stay:
 -- the rows come in key order, or nearly, and foreign keys depend on them).
@@ -46,6 +49,9 @@ END $$;
 INSERT INTO auth_users (auth_user_id, username, email, created_at, updated_at)
 SELECT 'u' || u, 'name' || u, 'u' || u || '@example.com', now() - interval '400 days', now() - interval '400 days'
 FROM generate_series(1, :users) u;
+
+INSERT INTO user_settings (auth_user_id, timezone, day_start_hour, updated_at)
+SELECT 'u' || u, 'UTC', 0, now() - interval '400 days' FROM generate_series(1, :users) u;
 
 INSERT INTO badges (id, auth_user_id, name, description, date_achieved, created_at)
 SELECT (u - 1) * :badges + b, 'u' || u, 'Badge ' || b, 'Earned by practice', now() - make_interval(days => 10 * b),
