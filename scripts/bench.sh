@@ -97,7 +97,7 @@ else
 	psql -q -v users="$USERS" -v goals=$GOALS -v badges=$BADGES -f scripts/bench-seed.sql "$DB_URL" >/dev/null
 	psql -q "$ADMIN_URL" -c "ALTER SYSTEM RESET wal_level" -c "ALTER SYSTEM RESET max_wal_senders"
 	bash scripts/services.sh restart-pg "$STACK" >&2
-	log "seeded in $(($(date +%s) - t0)) s; database $(psql -At "$ADMIN_URL" -c "SELECT pg_size_pretty(pg_database_size('usersvc_bench'))")"
+	log "seeded in $(($(date +%s) - t0)) s (load average $(cut -d" " -f1-3 /proc/loadavg)); database $(psql -At "$ADMIN_URL" -c "SELECT pg_size_pretty(pg_database_size('usersvc_bench'))")"
 	[[ -n "$KEEP" ]] && touch "$STACK/seeded-$USERS"
 fi
 
