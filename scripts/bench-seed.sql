@@ -31,7 +31,7 @@ BEGIN;
 TRUNCATE auth_users, user_settings, learning_goals, badges, check_ins, user_streaks, activity_items CASCADE;
 
 -- Every index of these tables that no constraint needs (primary keys stay:
--- the rows come in key order, or nearly, and foreign keys depend on them).
+-- foreign keys depend on them).
 CREATE TEMP TABLE seed_indexes ON COMMIT DROP AS
 SELECT i.indexrelid::regclass::text AS name, pg_get_indexdef(i.indexrelid) AS def
 FROM pg_index i
