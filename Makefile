@@ -27,6 +27,11 @@ build:
 bench:
 	@bash scripts/bench.sh
 
+## bench-scale: make bench's reads at 10,000 and 1,000,000 users (seeded once, kept in /tmp/usersvc-scale), p50 side by side, EXPLAIN of every query (docs/performance.md)
+.PHONY: bench-scale
+bench-scale:
+	@bash scripts/bench-scale.sh
+
 ## bench-go: Go benchmarks (needs USERSVC_TEST_DATABASE_URL for the database ones; `make test`'s stack or your own)
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
