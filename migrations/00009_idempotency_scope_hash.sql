@@ -29,50 +29,45 @@ DROP TABLE idempotency_keys;
 CREATE INDEX idempotency_answers_created_brin ON idempotency_answers USING brin (created_at) WITH (autosummarize = on);
 
 -- The claim of a key (idempotency.Store.Run), sent in the same round trip as
--- the request's first statements. idempotency_claim takes the key's lock
--- without waiting and raises UIK09 when another request holds it (in
--- progress), UIK22 when an answer of another request is stored; an answer of
--- the same request it returns, and idempotency_claimed, the statement after
--- it, then raises UIK00. A raise aborts the transaction, so the request's
--- statements after them in that round trip never run. Under READ COMMITTED
--- the lookup, a statement of its own in this VOLATILE function, takes its
--- snapshot after the lock is held, so it sees an answer committed by a first
--- request that held the lock until just before.
+-- the request's first statements: one statement that returns nothing when
+-- the request may run, and raises otherwise — UIK09 when another request
+-- holds the key's lock (in progress; the lock is tried, never waited for),
+-- UIK22 when an answer of another request is stored, UIK00 when an answer of
+-- this same request is (the caller then reads it, a replay). A raise aborts
+-- the transaction, so the request's statements after it in that round trip
+-- never run. Under READ COMMITTED the lookup, a statement of its own in this
+-- VOLATILE function, takes its snapshot after the lock is held, so it sees an
+-- answer committed by a first request that held the lock until just before.
+-- An expired answer the purge has not reached yet is deleted here, under the
+-- lock, so the answer is saved with a plain INSERT.
 -- +goose StatementBegin
 CREATE FUNCTION idempotency_claim(p_lock bigint, p_scope bytea, p_fingerprint bytea, p_retention interval)
-RETURNS TABLE (status smallint, content_type text, location text, etag text, body bytea)
-LANGUAGE plpgsql VOLATILE AS $$
+RETURNS void LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
-    a idempotency_answers;
+    stored bytea;
+    fresh boolean;
 BEGIN
     IF NOT pg_try_advisory_xact_lock(p_lock) THEN
         RAISE EXCEPTION 'idempotency key in progress' USING ERRCODE = 'UIK09';
     END IF;
-    SELECT * INTO a FROM idempotency_answers WHERE scope = p_scope AND created_at > now() - p_retention;
+    SELECT a.fingerprint, a.created_at > now() - p_retention INTO stored, fresh
+    FROM idempotency_answers a WHERE a.scope = p_scope;
     IF NOT FOUND THEN
         RETURN;
     END IF;
-    IF a.fingerprint <> p_fingerprint THEN
+    IF NOT fresh THEN
+        DELETE FROM idempotency_answers WHERE scope = p_scope;
+        RETURN;
+    END IF;
+    IF stored <> p_fingerprint THEN
         RAISE EXCEPTION 'idempotency key used for another request' USING ERRCODE = 'UIK22';
     END IF;
-    PERFORM set_config('usersvc.idempotency_answered', 'on', true);
-    RETURN QUERY SELECT a.status, a.content_type, a.location, a.etag, a.body;
-END
-$$;
--- +goose StatementEnd
--- +goose StatementBegin
-CREATE FUNCTION idempotency_claimed() RETURNS boolean LANGUAGE plpgsql VOLATILE AS $$
-BEGIN
-    IF current_setting('usersvc.idempotency_answered', true) = 'on' THEN
-        RAISE EXCEPTION 'idempotency key answered' USING ERRCODE = 'UIK00';
-    END IF;
-    RETURN true;
+    RAISE EXCEPTION 'idempotency key answered' USING ERRCODE = 'UIK00';
 END
 $$;
 -- +goose StatementEnd
 
 -- +goose Down
-DROP FUNCTION IF EXISTS idempotency_claimed();
 DROP FUNCTION IF EXISTS idempotency_claim(bigint, bytea, bytea, interval);
 -- The scopes were hashed: the answers cannot be carried back, so a retry of
 -- a request answered before the down step runs again.

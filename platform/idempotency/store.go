@@ -75,16 +75,16 @@ const (
 	// idempotency_claim (migration 00009) takes the key's lock without
 	// waiting — a second request with the key while the first runs is
 	// answered at once (409), never queued behind it — then looks for a
-	// stored answer: it raises for a key in progress or reused, and returns
-	// an answer of the same request, which idempotency_claimed then refuses
-	// by raising, so that no statement of the request runs after them.
-	claimSQL   = `SELECT * FROM idempotency_claim($1, $2, $3, $4)`
-	claimedSQL = `SELECT idempotency_claimed()`
-	// An expired answer the purge has not reached yet is replaced.
+	// stored answer. It returns nothing when the request may run and raises
+	// otherwise, so that no statement of the request runs after it; a
+	// replay, rare, then reads the answer in a round trip of its own.
+	claimSQL = `SELECT idempotency_claim($1, $2, $3, $4)`
+	// The answer of a replay: the claim saw it, unexpired, and the same request's.
+	storedSQL = `SELECT status, content_type, location, etag, body FROM idempotency_answers
+WHERE scope = $1 AND fingerprint = $2`
+	// The claim deleted an expired answer the purge had not reached, under the key's lock.
 	saveSQL = `INSERT INTO idempotency_answers (scope, fingerprint, status, content_type, location, etag, body)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
-ON CONFLICT (scope) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, status = EXCLUDED.status,
-  content_type = EXCLUDED.content_type, location = EXCLUDED.location, etag = EXCLUDED.etag, body = EXCLUDED.body, created_at = now()`
+VALUES ($1, $2, $3, $4, $5, $6, $7)`
 )
 
 // Run runs the request of scope once: a stored answer of the same request
@@ -122,7 +122,8 @@ func (s *Store) Run(ctx context.Context, scope Scope, fingerprint []byte,
 	case reused:
 		return nil, ErrReused
 	case answered:
-		return &c.stored, nil
+		_ = tx.Rollback(ctx) // aborted by the claim; the connection goes back before the read
+		return s.stored(ctx, id, fingerprint)
 	}
 	if err != nil || !answer.Succeeded() {
 		return nil, err
@@ -136,12 +137,26 @@ func (s *Store) Run(ctx context.Context, scope Scope, fingerprint []byte,
 	return nil, nil
 }
 
+// stored reads the answer a replay returns. Should it have gone since the
+// claim saw it (the purge, at the very end of its retention), the request
+// is told to retry, and then runs as a new one.
+func (s *Store) stored(ctx context.Context, id, fingerprint []byte) (*Answer, error) {
+	var a Answer
+	err := s.db.QueryRow(ctx, storedSQL, id, fingerprint).Scan(&a.Status, &a.ContentType, &a.Location, &a.ETag, &a.Body)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrInProgress
+	}
+	if err != nil {
+		return nil, database.Classify(fmt.Errorf("read the idempotent answer: %w", err))
+	}
+	return &a, nil
+}
+
 // claim is what the key's claim found.
 type claim struct {
 	id      []byte
 	sent    bool // the claim ran, refusal says how
 	refusal refusal
-	stored  Answer
 }
 
 type refusal int
@@ -153,25 +168,18 @@ const (
 	reused             // UIK22: an answer of another request is stored
 )
 
-// refusals maps the SQLSTATEs idempotency_claim and idempotency_claimed raise.
+// refusals maps the SQLSTATEs idempotency_claim raises.
 var refusals = map[string]refusal{"UIK09": inProgress, "UIK00": answered, "UIK22": reused}
 
 // queue queues the claim; its outcome is known once it was sent.
 func (c *claim) queue(b *pgx.Batch, fingerprint []byte) {
-	b.Queue(claimSQL, lockKey(c.id), c.id, fingerprint, Retention).QueryRow(func(row pgx.Row) error {
-		a := &c.stored
-		err := row.Scan(&a.Status, &a.ContentType, &a.Location, &a.ETag, &a.Body)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil
-		}
-		return c.refused(err)
-	})
-	b.Queue(claimedSQL).QueryRow(func(row pgx.Row) error {
-		var ok bool
-		err := c.refused(row.Scan(&ok))
+	q := b.Queue(claimSQL, lockKey(c.id), c.id, fingerprint, Retention)
+	q.Fn = func(br pgx.BatchResults) error { // Exec's callback would not see the refusal
+		_, err := br.Exec()
+		err = c.refused(err)
 		c.sent = c.sent || err == nil
 		return err
-	})
+	}
 }
 
 // refused records the refusal err carries, if any, and returns err.
