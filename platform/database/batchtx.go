@@ -35,19 +35,15 @@ var _ pgx.Tx = (*Tx)(nil)
 // transaction committed before it started (its own snapshot), even one
 // queued in the same batch. An error rolls back and returns the connection.
 func BeginWith(ctx context.Context, pool *Pool, first func(*pgx.Batch)) (*Tx, error) {
-	conn, err := pool.Acquire(ctx)
+	tx, err := BeginDeferred(ctx, pool, first)
 	if err != nil {
 		return nil, err
 	}
-	b := &pgx.Batch{}
-	b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
-	first(b)
-	if err := conn.SendBatch(ctx, b).Close(); err != nil {
-		err = rollback(conn.Conn(), err)
-		conn.Release()
+	if err := tx.Send(ctx); err != nil {
+		_ = tx.Rollback(ctx)
 		return nil, err
 	}
-	return &Tx{conn: conn}, nil
+	return tx, nil
 }
 
 // BeginDeferred is BeginWith without a round trip of its own: BEGIN and
