@@ -31,11 +31,8 @@ bench_database usersvc_bench_floor
 BIN=${BENCH_BIN:-bin/usersvc}
 [[ -n "${BENCH_BIN:-}" ]] || go build -o bin/usersvc ./cmd/usersvc
 DATABASE_URL="$DB_URL" "$BIN" migrate up >/dev/null
+seed_goal_per_user "$USERS"
 psql -q "$DB_URL" >/dev/null <<SQL
-INSERT INTO auth_users (auth_user_id) SELECT 'user' || u FROM generate_series(1, $USERS) u;
-INSERT INTO learning_goals (id, auth_user_id, title) OVERRIDING SYSTEM VALUE
-SELECT u, 'user' || u, 'Learn Go' FROM generate_series(1, $USERS) u;
-SELECT setval(pg_get_serial_sequence('learning_goals', 'id'), $USERS);
 CREATE TABLE bench_floor_trivial (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, v integer);
 VACUUM ANALYZE;
 CHECKPOINT;

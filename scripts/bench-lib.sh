@@ -85,3 +85,14 @@ bench_database() {
 	DB_URL="${DB_URL%/*}/$name?sslmode=disable"
 	psql -q "$BENCH_DATABASE_URL" -c "DROP DATABASE IF EXISTS $name WITH (FORCE)" -c "CREATE DATABASE $name"
 }
+
+# seed_goal_per_user USERS: users user1…userN, each owning goal N (the
+# check-in benches' data), in the database bench_database made.
+seed_goal_per_user() {
+	psql -q "$DB_URL" >/dev/null <<SQL
+INSERT INTO auth_users (auth_user_id) SELECT 'user' || u FROM generate_series(1, $1) u;
+INSERT INTO learning_goals (id, auth_user_id, title) OVERRIDING SYSTEM VALUE
+SELECT u, 'user' || u, 'Learn Go' FROM generate_series(1, $1) u;
+SELECT setval(pg_get_serial_sequence('learning_goals', 'id'), $1);
+SQL
+}
