@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	amqp091 "github.com/rabbitmq/amqp091-go"
 
 	"usersvc/internal/testkit/amqptest"
 	"usersvc/internal/testkit/apptest"
@@ -208,22 +207,7 @@ func migrate(t *testing.T, bin, dbURL string) {
 // publishes with the mandatory flag, and it is where the test counts them.
 func sinkQueue(t *testing.T, brokerURL string) {
 	t.Helper()
-	conn, err := amqp091.Dial(brokerURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ch.ExchangeDeclare("usersvc.events", amqp091.ExchangeTopic, true, false, false, false, nil); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := ch.QueueDeclare(sink, true, false, false, false, nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := ch.QueueBind(sink, "#", "usersvc.events", false, nil); err != nil {
+	if err := amqptest.BindAll(brokerURL, "usersvc.events", sink); err != nil {
 		t.Fatal(err)
 	}
 }

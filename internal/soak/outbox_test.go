@@ -16,25 +16,6 @@ const (
 	outboxQueue    = "soak.usersvc-events"
 )
 
-func bindOutbox(url string) error {
-	conn, err := amqp091.Dial(url)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		return err
-	}
-	if err := ch.ExchangeDeclare(outboxExchange, amqp091.ExchangeTopic, true, false, false, false, nil); err != nil {
-		return err
-	}
-	if _, err := ch.QueueDeclare(outboxQueue, true, false, false, false, nil); err != nil {
-		return err
-	}
-	return ch.QueueBind(outboxQueue, "#", outboxExchange, false, nil)
-}
-
 // published is what the relay delivered: how many times each event id
 // arrived, and the ids of the goals, check-ins and badges whose creation was announced.
 type published struct {

@@ -50,7 +50,7 @@ func startStack(t *testing.T, bin string) *stack {
 	if out, err := run(bin, dir, env, "migrate", "up"); err != nil {
 		t.Fatalf("migrate: %v\n%s", err, out)
 	}
-	if err := bindOutbox(s.brokerURL); err != nil {
+	if err := amqptest.BindAll(s.brokerURL, outboxExchange, outboxQueue); err != nil {
 		t.Fatalf("binding a queue to %s: %v", outboxExchange, err)
 	}
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", amqptest.FreePort(t))

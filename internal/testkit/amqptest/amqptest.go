@@ -256,6 +256,27 @@ func publishWindow(ctx context.Context, ch *amqp091.Channel, exchange string, ms
 	return true
 }
 
+// BindAll declares the topic exchange (durable) and a durable queue bound
+// to every routing key of it: where a test collects all that is published.
+func BindAll(brokerURL, exchange, queue string) error {
+	conn, err := amqp091.Dial(brokerURL)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		return err
+	}
+	if err := ch.ExchangeDeclare(exchange, amqp091.ExchangeTopic, true, false, false, false, nil); err != nil {
+		return err
+	}
+	if _, err := ch.QueueDeclare(queue, true, false, false, false, nil); err != nil {
+		return err
+	}
+	return ch.QueueBind(queue, "#", exchange, false, nil)
+}
+
 // QueueDepth returns the ready messages of queue.
 func QueueDepth(brokerURL, queue string) (int, error) {
 	conn, err := amqp091.Dial(brokerURL)
