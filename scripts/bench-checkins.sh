@@ -11,7 +11,8 @@
 # on their goal, with that user's own token. Run it on a quiet machine.
 # BENCH_BIN=path runs that usersvc binary instead of building this tree's
 # (scripts/bench-compare.sh uses it to alternate with another commit's).
-# It prints the rate and the CPU time per request (scripts/bench-lib.sh).
+# It prints the rate, the CPU time per request (scripts/bench-lib.sh) and
+# the mean number of check-ins committed together (the write pipeline's).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 cd "$ROOT"
@@ -68,8 +69,9 @@ for _ in $(seq 100); do curl -fs "http://$HTTP_ADDR/health" >/dev/null && break;
 log "wrk -c $CONNS -t 2 -d ${DURATION}s POST /users/{id}/goals/{goal_id}/check-ins over $USERS users"
 warm_up -s "$ROOT/bin/bench-checkins.lua" "http://$HTTP_ADDR"
 cpu_start "$SERVE_PID" "$DB_URL"
+write_batch_start "$HTTP_ADDR"
 WRK_OUT=$(wrk -c "$CONNS" -t 2 -d "${DURATION}s" --latency -s "$ROOT/bin/bench-checkins.lua" "http://$HTTP_ADDR")
-CPU=$(cpu_report "$(wrk_requests "$WRK_OUT")")
+CPU="$(cpu_report "$(wrk_requests "$WRK_OUT")") $(write_batch_report "$HTTP_ADDR")"
 echo "$WRK_OUT" >&2
 RPS=$(echo "$WRK_OUT" | awk '/^Requests\/sec/ {print $2}')
 NON2XX=$(echo "$WRK_OUT" | awk '/Non-2xx/ {print $NF}')

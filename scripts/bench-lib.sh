@@ -55,6 +55,21 @@ cpu_report() {
 		"$CPU_LOAD0" "$(cut -d' ' -f1 /proc/loadavg)"
 }
 
+# write_batch_start HTTP_ADDR / write_batch_report HTTP_ADDR: the mean number
+# of writes per commit of the service's write pipeline in between (/metrics).
+pipeline_counter() {
+	curl -fs "http://$1/metrics" | awk -v name="$2" '$1 == name "{pipeline=\"writes\"}" {print $2; exit}'
+}
+write_batch_start() {
+	WB_BATCHES0=$(pipeline_counter "$1" db_pipeline_batches_total)
+	WB_STATEMENTS0=$(pipeline_counter "$1" db_pipeline_statements_total)
+}
+write_batch_report() {
+	awk -v b0="$WB_BATCHES0" -v s0="$WB_STATEMENTS0" -v b1="$(pipeline_counter "$1" db_pipeline_batches_total)" \
+		-v s1="$(pipeline_counter "$1" db_pipeline_statements_total)" \
+		'BEGIN { printf "writes_per_commit=%.1f", (b1 > b0 ? (s1 - s0) / (b1 - b0) : 0) }'
+}
+
 wrk_requests() { echo "$1" | awk '/requests in/ {print $1; exit}'; }
 
 # wrk_p99 WRK_OUT: the 99th percentile latency of a --latency run.

@@ -1,5 +1,5 @@
 // Package database owns the PostgreSQL connection pool, the shared read
-// pipeline, and the classification of driver errors into the codes of
+// and write pipelines, and the classification of driver errors into the codes of
 // platform/errs.
 package database
 
@@ -22,7 +22,7 @@ import (
 )
 
 // Module provides the *pgxpool.Pool and closes it on stop.
-var Module = fx.Module("database", fx.Provide(NewPool, newPipeline), fx.Invoke(RegisterMetrics, requireAtStart))
+var Module = fx.Module("database", fx.Provide(NewPool, newPipeline, newWritePipeline), fx.Invoke(RegisterMetrics, requireAtStart))
 
 // StartupWait bounds how long a starting command waits for the database
 // before it gives up with exit status 1 (CONTRACT §7: a dependency unreachable).
@@ -64,6 +64,16 @@ func newPipeline(lc fx.Lifecycle, pool *Pool) *Pipeline {
 		OnStop:  func(ctx context.Context) error { p.Close(ctx); return nil },
 	})
 	return p
+}
+
+// newWritePipeline ties the write pipeline to the lifecycle, as newPipeline.
+func newWritePipeline(lc fx.Lifecycle, pool *Pool) *WritePipeline {
+	w := NewWritePipeline(pool.Pool, pool.acquireTimeout)
+	lc.Append(fx.Hook{
+		OnStart: func(context.Context) error { w.Start(); return nil },
+		OnStop:  func(ctx context.Context) error { w.Close(ctx); return nil },
+	})
+	return w
 }
 
 // PoolConfig maps the DATABASE_POOL_* settings onto pgxpool's.

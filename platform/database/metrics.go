@@ -4,10 +4,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// poolCollector exports pgxpool's statistics at scrape time (no per-query cost).
+// poolCollector exports pgxpool's statistics and the pipelines' counters
+// at scrape time (no per-query cost).
 type poolCollector struct {
-	pool  *Pool
-	descs map[string]*prometheus.Desc
+	pool      *Pool
+	pipelines map[string]func() PipelineStats // by the pipeline label
+	descs     map[string]*prometheus.Desc
 }
 
 var poolMetrics = []struct {
@@ -24,11 +26,32 @@ var poolMetrics = []struct {
 	{"db_pool_acquire_seconds_total", "Time spent waiting for connections.", true},
 }
 
-// RegisterMetrics adds the pool collector to the registry.
-func RegisterMetrics(r *prometheus.Registry, p *Pool) error {
-	c := &poolCollector{pool: p, descs: map[string]*prometheus.Desc{}}
+// pipelineMetrics are each pipeline's, labelled reads or writes;
+// statements over batches is the mean batch.
+var pipelineMetrics = []struct {
+	name, help string
+	counter    bool
+	value      func(PipelineStats) float64
+}{
+	{"db_pipeline_batches_total", "Batches sent by a pipeline (one round trip each; for writes, one commit).", true,
+		func(s PipelineStats) float64 { return float64(s.Batches) }},
+	{"db_pipeline_statements_total", "Statements sent in those batches.", true,
+		func(s PipelineStats) float64 { return float64(s.Statements) }},
+	{"db_pipeline_reruns_total", "Statements run again alone after their batch failed.", true,
+		func(s PipelineStats) float64 { return float64(s.Reruns) }},
+	{"db_pipeline_queued", "Statements waiting for a lane.", false,
+		func(s PipelineStats) float64 { return float64(s.Queued) }},
+}
+
+// RegisterMetrics adds the pool and pipeline collector to the registry.
+func RegisterMetrics(r *prometheus.Registry, p *Pool, reads *Pipeline, writes *WritePipeline) error {
+	c := &poolCollector{pool: p, pipelines: map[string]func() PipelineStats{"reads": reads.Stats, "writes": writes.Stats},
+		descs: map[string]*prometheus.Desc{}}
 	for _, m := range poolMetrics {
 		c.descs[m.name] = prometheus.NewDesc(m.name, m.help, nil, nil)
+	}
+	for _, m := range pipelineMetrics {
+		c.descs[m.name] = prometheus.NewDesc(m.name, m.help, []string{"pipeline"}, nil)
 	}
 	return r.Register(c)
 }
@@ -52,10 +75,19 @@ func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
 		"db_pool_acquire_seconds_total":   s.AcquireDuration().Seconds(),
 	}
 	for _, m := range poolMetrics {
-		kind := prometheus.GaugeValue
-		if m.counter {
-			kind = prometheus.CounterValue
-		}
-		ch <- prometheus.MustNewConstMetric(c.descs[m.name], kind, values[m.name])
+		ch <- prometheus.MustNewConstMetric(c.descs[m.name], valueType(m.counter), values[m.name])
 	}
+	for label, stats := range c.pipelines {
+		s := stats()
+		for _, m := range pipelineMetrics {
+			ch <- prometheus.MustNewConstMetric(c.descs[m.name], valueType(m.counter), m.value(s), label)
+		}
+	}
+}
+
+func valueType(counter bool) prometheus.ValueType {
+	if counter {
+		return prometheus.CounterValue
+	}
+	return prometheus.GaugeValue
 }
