@@ -113,28 +113,47 @@ const checkInFastSQL = `SELECT id, local_date, timezone, streak_count, longest_s
 FROM check_in_fast($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`
 
 // checkInFast runs check_in_fast; done is false when the Go path must decide.
-// Without a caller's transaction the statement is its own (implicit) one;
-// inside one (an idempotent request) it runs in a savepoint, so that a zone
-// the database does not know leaves that transaction usable.
+// Without a caller's transaction it goes through the write pipeline, keyed
+// by the user (check_in_fast locks only the user's goal, streak and event
+// order, in that order), and commits with other users' concurrent
+// check-ins; inside one (an idempotent request) it runs in a savepoint, so
+// that a zone the database does not know leaves that transaction usable.
 func (s *Store) checkInFast(ctx context.Context, c *CheckIn, nc NewCheckIn, now time.Time) (done bool, err error) {
-	call := func(conn database.Conn) error {
-		row := conn.QueryRow(ctx, checkInFastSQL, c.GoalID, c.UserID, now, c.OccurredAt, nc.Timezone, c.Minutes, c.Note,
-			nc.History, activity.GoalCheckedIn, outbox.GoalCheckedIn, outbox.EventType(outbox.GoalCheckedIn),
-			string(jsonw.String(nil, c.UserID)), string(jsonw.String(nil, c.Note)))
-		err := row.Scan(&c.ID, &c.LocalDate, &c.Timezone, &c.Streak, &c.Longest, &c.CreatedAt)
-		done = err == nil
-		if errors.Is(err, pgx.ErrNoRows) || isUnknownZone(err) {
-			return errNotDone
+	args := []any{c.GoalID, c.UserID, now, c.OccurredAt, nc.Timezone, c.Minutes, c.Note,
+		nc.History, activity.GoalCheckedIn, outbox.GoalCheckedIn, outbox.EventType(outbox.GoalCheckedIn),
+		string(jsonw.String(nil, c.UserID)), string(jsonw.String(nil, c.Note))}
+	// scan may run twice (a batch rolled back runs each write again alone).
+	scan := func(rows pgx.Rows) error {
+		done = rows.Next()
+		if !done {
+			return nil
 		}
-		return err
+		return rows.Scan(&c.ID, &c.LocalDate, &c.Timezone, &c.Streak, &c.Longest, &c.CreatedAt)
 	}
-	conn := database.ConnOf(ctx, s.db)
-	if tx, ok := conn.(pgx.Tx); ok {
-		err = pgx.BeginFunc(ctx, tx, func(sp pgx.Tx) error { return call(sp) })
+	tx, inTx := database.ConnOf(ctx, s.db).(pgx.Tx)
+	if !inTx {
+		err = s.writes.Write(ctx, c.UserID, checkInFastSQL, args, scan)
 	} else {
-		err = call(conn)
+		err = pgx.BeginFunc(ctx, tx, func(sp pgx.Tx) error {
+			rows, err := sp.Query(ctx, checkInFastSQL, args...)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			if err := scan(rows); err != nil {
+				return err
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			if !done {
+				return errNotDone
+			}
+			return nil
+		})
 	}
-	if errors.Is(err, errNotDone) {
+	if errors.Is(err, errNotDone) || isUnknownZone(err) {
 		return false, nil
 	}
 	return done, err

@@ -22,11 +22,13 @@ type Store struct {
 	db *database.Pool
 	// reads carries list queries, pipelined with other concurrent reads.
 	reads *database.Pipeline
+	// writes carries check-ins, committed together with other concurrent writes.
+	writes *database.WritePipeline
 }
 
 // NewStore builds the store over the pool.
-func NewStore(db *database.Pool, reads *database.Pipeline) *Store {
-	return &Store{db: db, reads: reads}
+func NewStore(db *database.Pool, reads *database.Pipeline, writes *database.WritePipeline) *Store {
+	return &Store{db: db, reads: reads, writes: writes}
 }
 
 var psql = sq.StatementBuilder.PlaceholderFormat(sq.Dollar)

@@ -186,6 +186,65 @@ func TestConcurrentCheckIns(t *testing.T) {
 	}
 }
 
+// TestConcurrentCheckInsOfManyUsers: check-ins of many users at once share
+// commits (the write pipeline), yet each lands with its own state: every
+// POST answers 201, each goal's and user's kept state equals a
+// recomputation, and each check-in has its one activity item and event.
+// Some take the Go path (an earlier date after a later one) beside them.
+func TestConcurrentCheckInsOfManyUsers(t *testing.T) {
+	t.Parallel()
+	app := newTrackerApp(t)
+	admin := apptest.Bearer(apptest.AdminToken(t))
+	const users = 30
+	type goalPair struct{ a, b int64 }
+	goals := make([]goalPair, users)
+	for u := range users {
+		user := fmt.Sprintf("many%d", u)
+		goals[u] = goalPair{createGoal(t, app, user, map[string]any{"title": "a"}).ID, createGoal(t, app, user, map[string]any{"title": "b"}).ID}
+	}
+	var wg sync.WaitGroup
+	errs := make(chan string, users*6)
+	post := func(user string, goal int64, daysAgo int) {
+		defer wg.Done()
+		r := app.Do("POST", fmt.Sprintf("/users/%s/goals/%d/check-ins", user, goal), map[string]any{"occurred_at": noonUTC(-daysAgo)}, admin)
+		if r.Status != 201 {
+			errs <- fmt.Sprintf("%s goal %d, %d days ago: %d %s", user, goal, daysAgo, r.Status, r.Body)
+		}
+	}
+	for u := range users {
+		user := fmt.Sprintf("many%d", u)
+		for daysAgo := range 4 {
+			wg.Add(1)
+			go post(user, goals[u].a, daysAgo)
+		}
+		for daysAgo := range 2 {
+			wg.Add(1)
+			go post(user, goals[u].b, daysAgo)
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	for u := range users {
+		user := fmt.Sprintf("many%d", u)
+		checkGoalState(t, app, goals[u].a)
+		checkGoalState(t, app, goals[u].b)
+		checkUserState(t, app, user)
+		if got, _ := getGoal(t, app, user, goals[u].a); got.StreakCount != 4 {
+			t.Fatalf("%s: goal a streak %d after 4 consecutive days", user, got.StreakCount)
+		}
+		var items, events int
+		err := app.DB.QueryRow(t.Context(), `SELECT
+    (SELECT count(*) FROM activity_items WHERE auth_user_id = $1 AND type = 'goal.checked_in'),
+    (SELECT count(*) FROM outbox_events WHERE auth_user_id = $1 AND routing_key = 'goal.checked_in')`, user).Scan(&items, &events)
+		if err != nil || items != 6 || events != 6 {
+			t.Fatalf("%s: %d activity items and %d events, want 6 and 6 (%v)", user, items, events, err)
+		}
+	}
+}
+
 // TestTodayInSQLMatchesGo: reads apply liveness in SQL, writes compute dates
 // in Go (streak.LocalDate); both must agree on every zone, hour and DST edge.
 func TestTodayInSQLMatchesGo(t *testing.T) {
