@@ -55,25 +55,29 @@ func WaitReachable(ctx context.Context, what string, wait time.Duration, ping fu
 	}
 }
 
-// newPipeline ties the read pipeline to the lifecycle: its lanes start with
-// the graph and stop before the pool closes (hooks stop in reverse order).
+// newPipeline and newWritePipeline tie the pipelines to the lifecycle:
+// their lanes start with the graph and stop before the pool closes (hooks
+// stop in reverse order).
 func newPipeline(lc fx.Lifecycle, pool *Pool) *Pipeline {
 	p := NewPipeline(pool.Pool, pool.acquireTimeout)
-	lc.Append(fx.Hook{
-		OnStart: func(context.Context) error { p.Start(); return nil },
-		OnStop:  func(ctx context.Context) error { p.Close(ctx); return nil },
-	})
+	runWithGraph(lc, p)
 	return p
 }
 
-// newWritePipeline ties the write pipeline to the lifecycle, as newPipeline.
 func newWritePipeline(lc fx.Lifecycle, pool *Pool) *WritePipeline {
 	w := NewWritePipeline(pool.Pool, pool.acquireTimeout)
-	lc.Append(fx.Hook{
-		OnStart: func(context.Context) error { w.Start(); return nil },
-		OnStop:  func(ctx context.Context) error { w.Close(ctx); return nil },
-	})
+	runWithGraph(lc, w)
 	return w
+}
+
+func runWithGraph(lc fx.Lifecycle, lanes interface {
+	Start()
+	Close(context.Context)
+}) {
+	lc.Append(fx.Hook{
+		OnStart: func(context.Context) error { lanes.Start(); return nil },
+		OnStop:  func(ctx context.Context) error { lanes.Close(ctx); return nil },
+	})
 }
 
 // PoolConfig maps the DATABASE_POOL_* settings onto pgxpool's.
