@@ -58,7 +58,8 @@ cpu_report() {
 # write_batch_start HTTP_ADDR / write_batch_report HTTP_ADDR: the mean number
 # of writes per commit of the service's write pipeline in between (/metrics).
 pipeline_counter() {
-	curl -fs "http://$1/metrics" | awk -v name="$2" '$1 == name "{pipeline=\"writes\"}" {print $2; exit}'
+	# awk reads to the end: an early exit would fail curl (SIGPIPE) under pipefail
+	curl -fs "http://$1/metrics" | awk -v name="$2" '$1 == name "{pipeline=\"writes\"}" {v = $2} END {print v}'
 }
 write_batch_start() {
 	WB_BATCHES0=$(pipeline_counter "$1" db_pipeline_batches_total)
