@@ -21,6 +21,8 @@
 #
 # BENCH_KEEP=DIR keeps (and on later runs reuses) the seeded cluster in DIR.
 # BENCH_ONLY_READS=1 skips the write routes (they change the data).
+# BENCH_BIN=path serves with that usersvc binary instead of this tree's
+# (scripts/bench-compare.sh).
 # BENCH_QUIET=S sends serve no request for S seconds before every cell but the
 # first (what a burst after a quiet spell meets: the pool's idle trimming).
 # BENCH_PROFILE=ROUTE takes a CPU profile of serve during that route's first
@@ -80,7 +82,8 @@ if [[ "$(psql -At "$ADMIN_URL" -c 'SHOW logging_collector')" != on ]]; then
 	bash scripts/services.sh restart-pg "$STACK" >&2
 fi
 
-go build -o bin/usersvc ./cmd/usersvc
+BIN=${BENCH_BIN:-bin/usersvc}
+[[ -n "${BENCH_BIN:-}" ]] || go build -o bin/usersvc ./cmd/usersvc
 go build -o bin/benchtool ./internal/benchtool
 
 seeded=$(psql -At "$ADMIN_URL" -c "SELECT count(*) FROM pg_database WHERE datname = 'usersvc_bench'")
@@ -88,7 +91,7 @@ if [[ "$seeded" == 1 && -n "$KEEP" && -f "$STACK/seeded-$USERS" ]]; then
 	log "reusing the seeded database in $STACK ($USERS users)"
 else
 	psql -q "$ADMIN_URL" -c "DROP DATABASE IF EXISTS usersvc_bench WITH (FORCE)" -c "CREATE DATABASE usersvc_bench"
-	DATABASE_URL="$DB_URL" bin/usersvc migrate up >/dev/null
+	DATABASE_URL="$DB_URL" "$BIN" migrate up >/dev/null
 	log "seeding $USERS users × $GOALS goals × $BADGES badges, one check-in per goal"
 	t0=$(date +%s)
 	# wal_level = minimal while seeding: the seed fills tables it truncated in
@@ -103,12 +106,12 @@ else
 	[[ -n "$KEEP" ]] && touch "$STACK/seeded-$USERS"
 fi
 
-SECRET=$(bin/usersvc gen-secret)
+SECRET=$("$BIN" gen-secret)
 bin/benchtool tokens -secret "$SECRET" -users "$USERS" >"$STACK/tokens.lua"
 
 DATABASE_URL="$DB_URL" SECRET_KEY=$SECRET HTTP_ADDR="$HTTP_ADDR" RATE_LIMIT_PER_MINUTE=0 \
 	DATABASE_POOL_SIZE="$POOL" DATABASE_MAX_OVERFLOW=0 PPROF_ADDR="$PPROF_ADDR" ${BENCH_SERVE_ENV:-} \
-	bin/usersvc serve 2>/dev/null &
+	"$BIN" serve 2>/dev/null &
 SERVE_PID=$!
 for _ in $(seq 100); do curl -fs "http://$HTTP_ADDR/health" >/dev/null && break; sleep 0.1; done
 curl -fs "http://$HTTP_ADDR/users/u1/goals" >/dev/null || { log "serve does not answer"; exit 1; }
