@@ -126,18 +126,20 @@ func TestIdleOverflowClosesDownToTheKeptSize(t *testing.T) {
 func burst(t *testing.T, pool *pgxpool.Pool, n int, held func()) {
 	t.Helper()
 	conns := make([]*pgxpool.Conn, 0, n)
+	defer func() { // also on a failure: the pool's Close waits for every connection
+		for _, c := range conns {
+			c.Release()
+		}
+	}()
 	for range n {
 		c, err := pool.Acquire(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
+		conns = append(conns, c)
 		if _, err := c.Exec(context.Background(), "SELECT 1"); err != nil {
 			t.Fatal(err)
 		}
-		conns = append(conns, c)
 	}
 	held()
-	for _, c := range conns {
-		c.Release()
-	}
 }
