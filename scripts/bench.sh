@@ -23,6 +23,8 @@
 # BENCH_ONLY_READS=1 skips the write routes (they change the data).
 # BENCH_BIN=path runs that usersvc binary instead of building this tree's
 # (scripts/bench-compare.sh; the seed fits a schema from before the tracker).
+# BENCH_QUIET=S sends serve no request for S seconds before every cell but the
+# first (what a burst after a quiet spell meets: the pool's idle trimming).
 # BENCH_PROFILE=ROUTE takes a CPU profile of serve during that route's first
 # cell (bin/bench-logs/cpu-ROUTE.pprof; go tool pprof -top bin/usersvc FILE).
 # The table goes to stdout and to bin/bench-table.md; each cell's wrk and
@@ -177,12 +179,14 @@ rm -rf "$LOGS" && mkdir -p "$LOGS"
 cat "$TABLE"
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 
+cells=0
 for route in $ROUTES; do
 	read_route=0
 	[[ " $READS " == *" $route "* ]] && read_route=1
 	((read_route)) && capture "$route"
 	for conns in $CONNS_LIST; do
 		[[ $route == goal-delete ]] && delete_list
+		((cells++ > 0 && ${BENCH_QUIET:-0} > 0)) && { log "quiet for $BENCH_QUIET s"; sleep "$BENCH_QUIET"; }
 		pgb="" ratio=""
 		if ((read_route)); then
 			# Its connections take a while to open on a busy machine, and

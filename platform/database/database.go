@@ -86,11 +86,16 @@ func PoolConfig(cfg config.Config) (*pgxpool.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("DATABASE_URL: %w", err)
 	}
-	pc.MinConns = int32(min(cfg.DatabasePoolSize, 4)) // warm a few; the rest open on demand
+	// DATABASE_POOL_SIZE connections are kept (CONTRACT §7): pgxpool opens
+	// them in the background at start and never closes them for idleness, so
+	// a burst after a quiet spell finds warm backends instead of forking
+	// cold ones on the request path. A recycled one is replaced in the
+	// background too.
+	pc.MinConns = int32(cfg.DatabasePoolSize)
 	pc.MaxConns = int32(cfg.DatabasePoolSize + cfg.DatabaseMaxOverflow)
 	pc.MaxConnLifetime = cfg.DatabasePoolRecycle
 	pc.MaxConnLifetimeJitter = cfg.DatabasePoolRecycle / 10
-	// Overflow connections above the kept size close once idle for a while.
+	// Overflow connections, above the kept size, close once idle this long.
 	pc.MaxConnIdleTime = time.Minute
 	if pc.ConnConfig.RuntimeParams == nil {
 		pc.ConnConfig.RuntimeParams = map[string]string{}
@@ -109,14 +114,14 @@ type Pool struct {
 	acquireTimeout time.Duration
 }
 
-// NewPool opens the pool; it does not wait for the database, so /health
-// answers while the database is down and /ready tells the truth.
+// NewPool opens the pool; it does not wait for the database (the kept
+// connections open in the background), so /health answers while the
+// database is down and /ready tells the truth.
 func NewPool(lc fx.Lifecycle, cfg config.Config, log *zap.Logger) (*Pool, error) {
 	pc, err := PoolConfig(cfg)
 	if err != nil {
 		return nil, err
 	}
-	pc.MinConns = 0
 	p, err := pgxpool.NewWithConfig(context.Background(), pc)
 	if err != nil {
 		return nil, err
