@@ -32,8 +32,14 @@ BIN=${BENCH_BIN:-bin/usersvc}
 [[ -n "${BENCH_BIN:-}" ]] || go build -o bin/usersvc ./cmd/usersvc
 DATABASE_URL="$DB_URL" "$BIN" migrate up >/dev/null
 seed_goal_per_user "$USERS"
+# A database that has been running has WAL segments to recycle; a fresh
+# cluster would create and zero-fill each 16 MB segment during the run.
+# About 150 MB of WAL, then a checkpoint, leave recycled segments ahead.
 psql -q "$DB_URL" >/dev/null <<SQL
 VACUUM ANALYZE;
+CREATE TABLE bench_wal_warm AS SELECT g, repeat('x', 1000) AS pad FROM generate_series(1, 150000) g;
+DROP TABLE bench_wal_warm;
+CHECKPOINT;
 SQL
 
 SECRET=$("$BIN" gen-secret)
