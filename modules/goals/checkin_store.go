@@ -135,22 +135,10 @@ func (s *Store) checkInFast(ctx context.Context, c *CheckIn, nc NewCheckIn, now 
 		err = s.writes.Write(ctx, c.UserID, checkInFastSQL, args, scan)
 	} else {
 		err = pgx.BeginFunc(ctx, tx, func(sp pgx.Tx) error {
-			rows, err := sp.Query(ctx, checkInFastSQL, args...)
-			if err != nil {
+			if err := database.QueryScan(ctx, sp, checkInFastSQL, args, scan); err != nil || done {
 				return err
 			}
-			defer rows.Close()
-			if err := scan(rows); err != nil {
-				return err
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return err
-			}
-			if !done {
-				return errNotDone
-			}
-			return nil
+			return errNotDone
 		})
 	}
 	if errors.Is(err, errNotDone) || isUnknownZone(err) {

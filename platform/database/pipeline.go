@@ -326,28 +326,36 @@ func isRefusal(err error) bool {
 	return errors.As(err, &pgErr)
 }
 
-// scanNext hands the batch's next result to r's scan; the statement's own
-// error shows only once its rows are closed.
+// scanNext hands the batch's next result to r's scan.
 func scanNext(results pgx.BatchResults, r *op) error {
 	rows, err := results.Query()
 	if err != nil {
 		return err
 	}
-	err = r.scan(rows)
-	rows.Close()
-	if err != nil {
-		return err
-	}
-	return rows.Err()
+	return scanRows(rows, r.scan)
 }
 
 func (p *Pipeline) alone(ctx context.Context, r *op) error {
-	rows, err := p.pool.Query(ctx, r.sql, r.args...)
+	return QueryScan(ctx, p.pool, r.sql, r.args, r.scan)
+}
+
+// QueryScan runs sql with args on q (a pool, a connection or a transaction)
+// and hands its rows to scan: the shape of a pipeline's statement, run directly.
+func QueryScan(ctx context.Context, q interface {
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+}, sql string, args []any, scan func(pgx.Rows) error) error {
+	rows, err := q.Query(ctx, sql, args...)
 	if err != nil {
 		return err
 	}
-	err = r.scan(rows)
-	rows.Close() // before Err: a cancelled or failed query reports only then
+	return scanRows(rows, scan)
+}
+
+// scanRows hands rows to scan and closes them; the statement's own error
+// (a failed or cancelled query) shows only once its rows are closed.
+func scanRows(rows pgx.Rows, scan func(pgx.Rows) error) error {
+	err := scan(rows)
+	rows.Close()
 	if err != nil {
 		return err
 	}
